@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from sessionhub import hub
+from tests.upstream import Upstream, running_upstream
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Dev mode is what makes asyncio and aiohttp report leaked sessions and
+    # connectors; without it the leak tests below could pass vacuously.
+    if not sys.flags.dev_mode:
+        raise pytest.UsageError("run the tests with PYTHONDEVMODE=1 (see README)")
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    with running_upstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Fail the test that leaves a session open, not some later one."""
+    yield
+    # A ResourceWarning raised in __del__ reaches pytest's unraisable hook,
+    # which the "error" warning filter turns into a failure of this test.
+    gc.collect()
+    open_sessions = [s for s in list(hub._states.values()) if s.session is not None]
+    assert not open_sessions, f"test left {len(open_sessions)} session(s) open"
+    assert hub._last is None, "the fast path still points at a loop whose session closed"

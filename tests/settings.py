@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+SECRET_KEY = "sessionhub-tests"
+INSTALLED_APPS = ["sessionhub"]
+ROOT_URLCONF = "config.urls"
+DATABASES: dict[str, dict[str, str]] = {}
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+DEMO_UPSTREAM_URL = ""
+DEMO_UPSTREAM_TIMEOUT = 5.0

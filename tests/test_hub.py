@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+
+import aiohttp
+import pytest
+
+import sessionhub
+from sessionhub import hub
+from tests.upstream import Upstream
+
+
+async def fetch(url: str) -> dict[str, object]:
+    async with sessionhub.get().get(url) as response:
+        response.raise_for_status()
+        body: dict[str, object] = await response.json()
+        return body
+
+
+def test_get_without_a_running_loop_says_how_to_fix_it() -> None:
+    with pytest.raises(sessionhub.NoRunningLoopError, match="needs a running event loop") as info:
+        sessionhub.get()
+    assert "MainThread" in str(info.value)
+    assert "async" in str(info.value)
+
+
+def test_get_in_a_sync_thread_of_an_async_program_fails_clearly() -> None:
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            sessionhub.get()
+        except BaseException as exc:
+            errors.append(exc)
+
+    async def main() -> None:
+        await asyncio.to_thread(worker)
+
+    asyncio.run(main())
+    assert len(errors) == 1
+    assert isinstance(errors[0], sessionhub.NoRunningLoopError)
+    assert "asyncio_0" in str(errors[0])
+
+
+def test_same_session_within_a_loop_and_a_new_one_per_loop(upstream: Upstream) -> None:
+    async def main() -> tuple[aiohttp.ClientSession, aiohttp.ClientSession]:
+        first = sessionhub.get()
+        await fetch(upstream.url)
+        second = await asyncio.create_task(asyncio.sleep(0, sessionhub.get()))
+        assert not first.closed
+        return first, second
+
+    a1, a2 = asyncio.run(main())
+    b1, b2 = asyncio.run(main())
+    assert a1 is a2
+    assert b1 is b2
+    assert a1 is not b1
+    assert a1.closed and b1.closed
+    assert len(hub._states) == 0
+
+
+def test_sessions_share_connections_within_a_loop(upstream: Upstream) -> None:
+    async def main() -> None:
+        for _ in range(20):
+            await fetch(upstream.url)
+
+    asyncio.run(main())
+    assert upstream.requests == 20
+    assert len(upstream.peers) == 1
+
+
+def test_session_keeps_no_cookies() -> None:
+    async def main() -> None:
+        assert isinstance(sessionhub.get().cookie_jar, aiohttp.DummyCookieJar)
+
+    asyncio.run(main())
+
+
+def test_thousands_of_concurrent_first_calls_create_one_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def first_call(start: asyncio.Event) -> aiohttp.ClientSession:
+        await start.wait()
+        return sessionhub.get()
+
+    async def main() -> set[int]:
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(first_call(start)) for _ in range(5000)]
+        await asyncio.sleep(0)
+        start.set()
+        return {id(session) for session in await asyncio.gather(*tasks)}
+
+    with caplog.at_level(logging.DEBUG, logger="sessionhub"):
+        ids = asyncio.run(main())
+    assert len(ids) == 1
+    assert sum("opened aiohttp session" in r.message for r in caplog.records) == 1
+    assert sum("closed aiohttp session" in r.message for r in caplog.records) == 1
+
+
+def test_two_hundred_sequential_loops_leave_nothing_behind(upstream: Upstream) -> None:
+    seen: list[int] = []
+
+    async def main() -> None:
+        session = sessionhub.get()
+        seen.append(id(session))
+        await fetch(upstream.url)
+
+    for _ in range(200):
+        asyncio.run(main())
+        assert len(hub._states) == 0
+    gc.collect()
+    assert upstream.requests == 200
+    # Each loop had its own connection: sessions never crossed loops.
+    assert len(upstream.peers) == 200
+
+
+def test_loops_in_concurrent_threads_each_get_their_own_session(upstream: Upstream) -> None:
+    barrier = threading.Barrier(4, timeout=10)
+    sessions: dict[str, int] = {}
+
+    async def main() -> None:
+        session = sessionhub.get()
+        await asyncio.to_thread(barrier.wait)  # all four loops alive at once
+        assert sessionhub.get() is session
+        await fetch(upstream.url)
+        sessions[threading.current_thread().name] = id(session)
+
+    threads = [threading.Thread(target=asyncio.run, args=(main(),)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(set(sessions.values())) == 4
+    assert len(hub._states) == 0
+
+
+def test_a_session_closed_at_loop_end_is_closed_before_the_loop(upstream: Upstream) -> None:
+    async def main() -> aiohttp.ClientSession:
+        await fetch(upstream.url)
+        return sessionhub.get()
+
+    runner = asyncio.Runner()
+    try:
+        session = runner.run(main())
+        loop = runner.get_loop()
+        assert not session.closed
+        assert loop in hub._states
+    finally:
+        runner.close()
+    assert session.closed
+    assert loop not in hub._states
+
+
+async def test_finished_loop_refuses_new_sessions() -> None:
+    session = sessionhub.get()
+    assert await hub._finish_loop() == 1
+    assert session.closed
+    with pytest.raises(sessionhub.LifespanFinishedError, match="after its ASGI lifespan finished"):
+        sessionhub.get()
+    # Nothing left to close the second time.
+    assert await hub._finish_loop() == 0
+
+
+async def test_finish_without_a_session_still_marks_the_loop() -> None:
+    assert await hub._finish_loop() == 0
+    with pytest.raises(sessionhub.LifespanFinishedError):
+        sessionhub.get()
+
+
+def test_errors_are_runtime_errors() -> None:
+    assert issubclass(sessionhub.NoRunningLoopError, sessionhub.SessionhubError)
+    assert issubclass(sessionhub.LifespanFinishedError, RuntimeError)
