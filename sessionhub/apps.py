@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class SessionhubConfig(AppConfig):
+    name = "sessionhub"
+    verbose_name = "sessionhub"
+
+    def ready(self) -> None:
+        from sessionhub import hub
+        from sessionhub.signals import lifespan_started
+
+        lifespan_started.connect(hub.open_on_startup, dispatch_uid="sessionhub.open_on_startup")
