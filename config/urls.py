@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from config import views
+
+urlpatterns = [
+    path("", views.demo, name="demo"),
+    path("upstream/", views.upstream, name="upstream"),
+]

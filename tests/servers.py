@@ -1,0 +1,125 @@
+"""Start real servers (uvicorn, gunicorn) in subprocesses, and always stop them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class Server:
+    """A server process whose combined output goes to a file the test can read."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log_path = log
+        self.port = 0
+        self._final_log: str | None = None
+
+    @property
+    def log(self) -> str:
+        """Everything the server printed so far (all of it, once the block has ended)."""
+        if self._final_log is not None:
+            return self._final_log
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+        """Wait until ``pattern`` appears in the output; fail if the process exits first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.log)
+            if match:
+                return match
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"server exited ({self.process.returncode}) before {pattern!r}:\n{self.log}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} within {timeout}s:\n{self.log}")
+            time.sleep(0.05)
+
+    def terminate(self, timeout: float = 30, sig: int = signal.SIGTERM) -> int:
+        """Send ``sig`` (SIGTERM) to the server and return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise AssertionError(f"server ignored {sig!r} for {timeout}s:\n{self.log}") from None
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "DJANGO_"))}
+    env.update(
+        PYTHONDEVMODE="1",
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SESSIONHUB_LOG_LEVEL="DEBUG",
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running(
+    args: Sequence[str], *, ready: str | None, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run ``args`` from the repository root until the block ends.
+
+    ``ready`` is a regex with one group, the port, that the server prints once
+    it listens; ``None`` to not wait (for servers expected to fail).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "server.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                list(args),
+                cwd=ROOT,
+                env=env if env is not None else server_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = Server(process, log)
+        try:
+            if ready is not None:
+                server.port = int(server.wait_for(ready).group(1))
+            yield server
+        finally:
+            try:
+                if process.poll() is None:
+                    server.terminate()
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(10)
+                server._final_log = server.log
+
+
+UNCLEAN = re.compile(
+    r"Unclosed client session|Unclosed connector|Task was destroyed|ResourceWarning"
+    r"|Exception ignored|Traceback"
+)
+
+
+def assert_clean(log: str) -> None:
+    """No leaked sessions, connectors or tasks, and no tracebacks, in a server log."""
+    found = UNCLEAN.findall(log)
+    assert not found, f"server log has {found}:\n{log}"

@@ -1,0 +1,150 @@
+"""The reference project under real uvicorn and gunicorn, talking to a real upstream."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import signal
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.servers import BIN, Server, assert_clean, running, server_env
+from tests.upstream import Upstream
+
+pytestmark = pytest.mark.e2e
+
+UVICORN_READY = r"Uvicorn running on http://127\.0\.0\.1:(\d+)"
+GUNICORN_READY = r"Listening at: http://127\.0\.0\.1:(\d+)"
+
+
+# uvicorn re-raises the signal it stopped on once it has shut down cleanly.
+UVICORN_STOPPED = -signal.SIGTERM
+
+
+def get_json(url: str) -> dict[str, object]:
+    # A new connection per call, so the kernel can hand it to any worker.
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        body: dict[str, object] = json.load(response)
+        return body
+
+
+def uvicorn(*args: str) -> list[str]:
+    return [str(BIN / "uvicorn"), "config.asgi:application", "--port", "0", *args]
+
+
+def gunicorn(*args: str) -> list[str]:
+    return [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", *args]
+
+
+def count(log: str, pattern: str) -> collections.Counter[str]:
+    """How many times each pid logged a line matching ``pattern``."""
+    return collections.Counter(re.findall(rf"\[(\d+)\] \[\w+\] sessionhub: {pattern}", log))
+
+
+def test_uvicorn_serves_every_request_with_one_session(upstream: Upstream) -> None:
+    env = server_env(DEMO_UPSTREAM_URL=upstream.url)
+    with running(uvicorn("--lifespan", "on"), ready=UVICORN_READY, env=env) as server:
+        bodies = [get_json(server.base_url) for _ in range(30)]
+        assert server.terminate() == UVICORN_STOPPED
+    assert len({b["session"] for b in bodies}) == 1
+    assert len({b["pid"] for b in bodies}) == 1
+    assert upstream.requests == 30
+    # Pooled: one upstream connection served all 30 requests.
+    assert len(upstream.peers) == 1
+    log = server.log
+    assert "Finished server process" in log
+    assert len(count(log, "lifespan started")) == 1
+    assert sum(count(log, "opened aiohttp session").values()) == 1
+    assert re.search(r"lifespan finished: closed 1 aiohttp session\(s\)", log)
+    assert_clean(log)
+
+
+def test_uvicorn_without_lifespan_closes_the_session_at_loop_end(upstream: Upstream) -> None:
+    env = server_env(DEMO_UPSTREAM_URL=upstream.url)
+    with running(uvicorn("--lifespan", "off"), ready=UVICORN_READY, env=env) as server:
+        bodies = [get_json(server.base_url) for _ in range(10)]
+        # Only SIGINT lets uvicorn's loop wind down (its re-raised SIGTERM
+        # ends the process inside the loop); the README's table says so.
+        assert server.terminate(sig=signal.SIGINT) == 0
+    assert len({b["session"] for b in bodies}) == 1
+    log = server.log
+    assert "lifespan started" not in log
+    assert sum(count(log, "opened aiohttp session").values()) == 1
+    assert sum(count(log, "closed aiohttp session").values()) == 1
+    assert_clean(log)
+
+
+def test_uvicorn_demo_reaches_the_embedded_upstream() -> None:
+    with running(uvicorn("--lifespan", "on"), ready=UVICORN_READY) as server:
+        body = get_json(server.base_url)
+        assert server.terminate() == UVICORN_STOPPED
+    assert body["upstream"] == {"message": "hello from the embedded upstream", "pid": body["pid"]}
+    assert_clean(server.log)
+
+
+def test_uvicorn_refuses_to_start_when_a_receiver_raises() -> None:
+    args = [str(BIN / "uvicorn"), "tests.failing_asgi:application", "--port", "0"]
+    with running([*args, "--lifespan", "on"], ready=None) as server:
+        assert server.process.wait(30) == 3
+    log = server.log
+    assert (
+        "lifespan_started receiver tests.failing_asgi.refuse_to_start raised "
+        "RuntimeError: UPSTREAM_TOKEN is not set"
+    ) in log
+    assert "Application startup failed. Exiting." in log
+    assert "Uvicorn running" not in log
+    assert re.search(r"closed aiohttp session", log)  # the app's own session did not leak
+    assert "Unclosed" not in log
+
+
+def spread_over_workers(server: Server, workers: int) -> list[dict[str, object]]:
+    """Send concurrent requests until every worker has answered (bounded)."""
+    bodies: list[dict[str, object]] = []
+    deadline = time.monotonic() + 30
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(20):  # at most 20 x 16 requests
+            bodies += pool.map(get_json, [server.base_url] * 16)
+            if len({b["pid"] for b in bodies}) >= workers or time.monotonic() > deadline:
+                break
+    return bodies
+
+
+def test_gunicorn_gives_each_worker_its_own_session(upstream: Upstream) -> None:
+    env = server_env(
+        DEMO_UPSTREAM_URL=upstream.url, WEB_CONCURRENCY="2", GUNICORN_BIND="127.0.0.1:0"
+    )
+    with running(gunicorn(), ready=GUNICORN_READY, env=env) as server:
+        server.wait_for(r"(?s)(Application startup complete.*){2}")
+        bodies = spread_over_workers(server, 2)
+        started = time.monotonic()
+        assert server.terminate() == 0
+        stop_seconds = time.monotonic() - started
+    sessions_by_pid: dict[object, set[object]] = collections.defaultdict(set)
+    for body in bodies:
+        sessions_by_pid[body["pid"]].add(body["session"])
+    assert len(sessions_by_pid) == 2, sessions_by_pid
+    assert all(len(sessions) == 1 for sessions in sessions_by_pid.values()), sessions_by_pid
+    log = server.log
+    pids = {str(pid) for pid in sessions_by_pid}
+    assert count(log, "lifespan started") == dict.fromkeys(pids, 1)
+    assert count(log, "opened aiohttp session") == dict.fromkeys(pids, 1)
+    assert count(log, r"lifespan finished: closed 1 aiohttp session") == dict.fromkeys(pids, 1)
+    assert "Shutting down: Master" in log
+    assert stop_seconds < 10, f"gunicorn took {stop_seconds:.1f}s to stop"
+    assert_clean(log)
+
+
+def test_gunicorn_halts_when_a_worker_cannot_start() -> None:
+    env = server_env(WEB_CONCURRENCY="1", GUNICORN_BIND="127.0.0.1:0")
+    with running(gunicorn("tests.failing_asgi:application"), ready=None, env=env) as server:
+        code = server.process.wait(60)
+    log = server.log
+    assert code == 3  # gunicorn's exit code when a worker fails to boot
+    assert "raised RuntimeError: UPSTREAM_TOKEN is not set" in log
+    assert "Worker failed to boot" in log
+    assert "Unclosed" not in log
