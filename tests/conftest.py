@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from sessionhub import hub
+from tests.helpers import open_sessions
 from tests.upstream import Upstream, running_upstream
 
 
@@ -30,6 +31,6 @@ def _no_leaks() -> Iterator[None]:
     # A ResourceWarning raised in __del__ reaches pytest's unraisable hook,
     # which the "error" warning filter turns into a failure of this test.
     gc.collect()
-    open_sessions = [s for s in list(hub._states.values()) if s.session is not None]
-    assert not open_sessions, f"test left {len(open_sessions)} session(s) open"
+    left_open = open_sessions()
+    assert not left_open, f"test left {len(left_open)} session(s) open"
     assert hub._last is None, "the fast path still points at a loop whose session closed"

@@ -12,7 +12,7 @@ import sessionhub
 from sessionhub import hub
 from sessionhub.asgi import LifespanASGIHandler, get_asgi_application
 from sessionhub.signals import lifespan_finished, lifespan_started
-from tests.receivers import connected
+from tests.helpers import connected
 from tests.upstream import Upstream
 
 LIFESPAN_SCOPE: dict[str, Any] = {

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client, SimpleTestCase, override_settings
 
 import sessionhub
-from sessionhub import hub
+from tests.helpers import open_sessions
 from tests.upstream import Upstream, running_upstream
 
 
@@ -25,7 +25,7 @@ def test_sync_client_runs_each_async_view_on_its_own_loop(
     # async_to_sync ran every request in a fresh loop, so every request had a
     # fresh session (and connection), and each was closed with its loop.
     assert len(upstream.peers) == 5
-    assert len(hub._states) == 0
+    assert open_sessions() == []
 
 
 class TestWithDjangoTestCase(SimpleTestCase):
@@ -33,7 +33,7 @@ class TestWithDjangoTestCase(SimpleTestCase):
         with running_upstream() as upstream, override_settings(DEMO_UPSTREAM_URL=upstream.url):
             response = self.client.get("/")
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(len(hub._states), 0)
+        self.assertEqual(open_sessions(), [])
 
     async def test_async_client(self) -> None:
         # Django runs async test methods through async_to_sync: a new loop.
@@ -58,7 +58,7 @@ class TestIsolatedAsyncio(unittest.IsolatedAsyncioTestCase):
         assert len(cls.sessions) == 2
         assert cls.sessions[0] is not cls.sessions[1]
         assert all(session.closed for session in cls.sessions)
-        assert len(hub._states) == 0
+        assert open_sessions() == []
 
     async def _use(self) -> None:
         session = sessionhub.get()
@@ -93,7 +93,7 @@ def test_management_command_style_asyncio_run(upstream: Upstream) -> None:
         return sum(status == 200 for status in results)
 
     assert asyncio.run(command()) == 50
-    assert len(hub._states) == 0
+    assert open_sessions() == []
 
 
 async def fetch_status(url: str) -> int:

@@ -1,4 +1,4 @@
-"""Receivers and helpers the lifespan tests connect, and always disconnect."""
+"""Small helpers shared by the tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 from django.dispatch import Signal
+
+from sessionhub import hub
 
 
 @contextmanager
@@ -17,3 +20,8 @@ def connected(signal: Signal, receiver: Callable[..., Any]) -> Iterator[None]:
         yield
     finally:
         signal.disconnect(receiver)
+
+
+def open_sessions() -> list[aiohttp.ClientSession]:
+    """Sessions the registry still holds open, on any loop."""
+    return [state.session for state in list(hub._states.values()) if state.session is not None]
