@@ -48,7 +48,7 @@ class LifespanASGIHandler(ASGIHandler):
                     # startup, so nothing opened so far may stay open.
                     try:
                         failures = await self._dispatch(lifespan_started, scope, state)
-                    except BaseException:
+                    except BaseException:  # cancelled: the server is going away
                         await hub._finish_loop()
                         raise
                     if failures:
@@ -84,16 +84,28 @@ class LifespanASGIHandler(ASGIHandler):
     async def _dispatch(
         self, signal: Signal, scope: LifespanScope, state: dict[str, Any] | None
     ) -> str:
-        """Send ``signal`` to every receiver; describe the ones that raised ("" if none)."""
-        responses = await signal.asend_robust(sender=self.__class__, scope=scope, state=state)
+        """Send ``signal`` to every receiver; describe what failed ("" if nothing)."""
         name = "lifespan_started" if signal is lifespan_started else "lifespan_finished"
+        try:
+            responses = await signal.asend_robust(sender=self.__class__, scope=scope, state=state)
+        except Exception as exc:
+            # Receivers' errors are caught by asend_robust; this is one in the
+            # dispatch itself. Raising it would tell the server "no lifespan
+            # support", and uvicorn's --lifespan auto would serve on without one.
+            return _describe(f"sending {name} failed:", exc)
         return "\n".join(
-            f"{name} receiver {receiver.__module__}.{receiver.__qualname__} raised "
-            f"{type(result).__name__}: {result}\n"
-            + "".join(traceback.format_exception(result)).rstrip()
+            _describe(
+                f"{name} receiver {receiver.__module__}.{receiver.__qualname__} raised", result
+            )
             for receiver, result in responses
             if isinstance(result, BaseException)
         )
+
+
+def _describe(what: str, exc: BaseException) -> str:
+    """One line an operator can grep for, then the traceback."""
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    return f"{what} {type(exc).__name__}: {exc}\n{trace}"
 
 
 def get_asgi_application() -> LifespanASGIHandler:

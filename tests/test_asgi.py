@@ -204,13 +204,47 @@ class Gatekeeper:
         raise PermissionError("not today")
 
 
-async def test_startup_that_crashes_the_dispatch_still_closes_sessions() -> None:
-    # Django's send_robust() itself fails on a receiver without __qualname__;
-    # the error reaches the server, and the session opened so far is closed.
+async def test_startup_fails_cleanly_when_the_dispatch_itself_breaks() -> None:
+    # Django's send_robust() fails on a receiver without __qualname__ while
+    # logging its error; the server still gets startup.failed, not a crash.
     with connected(lifespan_started, Gatekeeper()):
         app = lifespan()
         await app.send_input({"type": "lifespan.startup"})
-        with pytest.raises(AttributeError, match="__qualname__"):
+        message = await app.receive_output()
+        await app.wait(timeout=1)
+    assert message["type"] == "lifespan.startup.failed"
+    assert message["message"].startswith("sending lifespan_started failed: AttributeError")
+    state = hub._states[asyncio.get_running_loop()]
+    assert state.finished and state.session is None
+
+
+class ServerGoingAway(BaseException):
+    pass
+
+
+async def test_startup_interrupted_by_a_base_exception_closes_sessions_and_reraises() -> None:
+    async def interrupted(**kw: Any) -> None:
+        sessionhub.get()
+        raise ServerGoingAway
+
+    with connected(lifespan_started, interrupted):
+        app = lifespan()
+        await app.send_input({"type": "lifespan.startup"})
+        with pytest.raises(ServerGoingAway):
             await app.wait(timeout=1)
     state = hub._states[asyncio.get_running_loop()]
     assert state.finished and state.session is None
+
+
+async def test_shutdown_reports_a_broken_dispatch_and_still_closes_sessions() -> None:
+    app = lifespan()
+    await app.send_input({"type": "lifespan.startup"})
+    assert await app.receive_output() == {"type": "lifespan.startup.complete"}
+    session = sessionhub.get()
+    with connected(lifespan_finished, Gatekeeper()):
+        await app.send_input({"type": "lifespan.shutdown"})
+        message = await app.receive_output()
+        await app.wait(timeout=1)
+    assert message["type"] == "lifespan.shutdown.failed"
+    assert message["message"].startswith("sending lifespan_finished failed: AttributeError")
+    assert session.closed
