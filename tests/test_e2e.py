@@ -9,6 +9,7 @@ import signal
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 
 import pytest
 
@@ -79,6 +80,20 @@ def test_uvicorn_without_lifespan_closes_the_session_at_loop_end(upstream: Upstr
     assert_clean(log)
 
 
+def test_hypercorn_runs_the_lifespan_too(upstream: Upstream) -> None:
+    args = [str(BIN / "hypercorn"), "--bind", "127.0.0.1:0", "config.asgi:application"]
+    env = server_env(DEMO_UPSTREAM_URL=upstream.url)
+    with running(args, ready=r"Running on http://127\.0\.0\.1:(\d+)", env=env) as server:
+        bodies = [get_json(server.base_url) for _ in range(10)]
+        assert server.terminate() == 0
+    assert len({b["session"] for b in bodies}) == 1
+    assert len(upstream.peers) == 1
+    log = server.log
+    assert sum(count(log, "lifespan started").values()) == 1
+    assert re.search(r"lifespan finished: closed 1 aiohttp session\(s\)", log)
+    assert_clean(log)
+
+
 def test_uvicorn_demo_reaches_the_embedded_upstream() -> None:
     with running(uvicorn("--lifespan", "on"), ready=UVICORN_READY) as server:
         body = get_json(server.base_url)
@@ -136,6 +151,35 @@ def test_gunicorn_gives_each_worker_its_own_session(upstream: Upstream) -> None:
     assert count(log, r"lifespan finished: closed 1 aiohttp session") == dict.fromkeys(pids, 1)
     assert "Shutting down: Master" in log
     assert stop_seconds < 10, f"gunicorn took {stop_seconds:.1f}s to stop"
+    assert_clean(log)
+
+
+def test_gunicorn_recycled_workers_close_their_sessions(upstream: Upstream) -> None:
+    env = server_env(
+        DEMO_UPSTREAM_URL=upstream.url,
+        WEB_CONCURRENCY="1",
+        GUNICORN_BIND="127.0.0.1:0",
+        GUNICORN_MAX_REQUESTS="5",
+        GUNICORN_MAX_REQUESTS_JITTER="0",
+    )
+    bodies: list[dict[str, object]] = []
+    with running(gunicorn(), ready=GUNICORN_READY, env=env) as server:
+        deadline = time.monotonic() + 30
+        while len(bodies) < 12 and time.monotonic() < deadline:
+            with suppress(OSError):  # between a retired worker and its successor
+                bodies.append(get_json(server.base_url))
+            # uvicorn checks its request count every 0.1 s: pace the requests
+            # so each worker is retired close to its limit.
+            time.sleep(0.15)
+        assert server.terminate() == 0
+    pids = {str(b["pid"]) for b in bodies}
+    assert len(bodies) == 12
+    assert len(pids) >= 2, pids
+    log = server.log
+    assert "Maximum request limit of 5 exceeded" in log
+    # Every worker, retired or stopped, closed exactly the one session it opened.
+    assert count(log, "opened aiohttp session") == dict.fromkeys(pids, 1)
+    assert count(log, r"lifespan finished: closed 1 aiohttp session") == dict.fromkeys(pids, 1)
     assert_clean(log)
 
 
