@@ -46,7 +46,10 @@ class NoRunningLoopError(SessionhubError):
 
 
 class LifespanFinishedError(SessionhubError):
-    """``get()`` was called on a loop whose ASGI lifespan has already finished."""
+    """``get()`` was called on a loop whose session is closed for good.
+
+    Its ASGI lifespan has finished, or the loop is shutting down.
+    """
 
 
 class _LoopState:
@@ -106,9 +109,10 @@ def _get_slow(loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
             state = _states[loop] = _LoopState()
         if state.finished:
             raise LifespanFinishedError(
-                f"sessionhub.get() was called on event loop {_loop_name(loop)} after its ASGI "
-                "lifespan finished, and its session has been closed. Make upstream calls "
-                "before shutdown completes: in a request, or in a lifespan_finished receiver."
+                f"sessionhub.get() was called on event loop {_loop_name(loop)} after its "
+                "session was closed, because its ASGI lifespan finished or the loop is "
+                "shutting down. Make upstream calls before that: in a request, or in a "
+                "lifespan_finished receiver."
             )
         session = state.session
         if session is None:
@@ -155,22 +159,28 @@ async def _close_state(state: _LoopState) -> None:
     loop = asyncio.get_running_loop()
     with _lock:
         session, state.session, state.closer = state.session, None, None
-        if not state.finished:
-            # The loop is winding down without a lifespan: forget it entirely.
-            _states.pop(loop, None)
+        # Without a lifespan, the loop is winding down: refuse new sessions
+        # while this one closes (one opened now would never be closed), then
+        # forget the loop entirely.
+        loop_end = not state.finished
+        state.finished = True
     last = _last
     if last is not None and last[0] is loop:
         _last = None
-    if session is None:  # pragma: no cover - closers run once
-        return
-    started = time.perf_counter()
-    await session.close()
-    logger.debug(
-        "closed aiohttp session in %.1f ms (pid %d, loop %s)",
-        (time.perf_counter() - started) * 1000,
-        os.getpid(),
-        _loop_name(loop),
-    )
+    try:
+        if session is not None:  # pragma: no branch - closers run once
+            started = time.perf_counter()
+            await session.close()
+            logger.debug(
+                "closed aiohttp session in %.1f ms (pid %d, loop %s)",
+                (time.perf_counter() - started) * 1000,
+                os.getpid(),
+                _loop_name(loop),
+            )
+    finally:
+        if loop_end:
+            with _lock:
+                _states.pop(loop, None)
 
 
 async def _finish_loop() -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import AsyncGenerator
 
 import aiohttp
 import pytest
@@ -139,6 +140,23 @@ def test_loops_in_concurrent_threads_each_get_their_own_session(upstream: Upstre
     assert open_sessions() == []
 
 
+def test_uvloop_loops_get_and_close_their_own_sessions(upstream: Upstream) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    sessions = []
+    for _ in range(3):
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            assert type(runner.get_loop()).__module__.startswith("uvloop")
+            sessions.append(runner.run(main_fetch(upstream.url)))
+    assert len({id(s) for s in sessions}) == 3
+    assert all(s.closed for s in sessions)
+    assert open_sessions() == []
+
+
+async def main_fetch(url: str) -> aiohttp.ClientSession:
+    await fetch(url)
+    return sessionhub.get()
+
+
 def test_a_session_closed_at_loop_end_is_closed_before_the_loop(upstream: Upstream) -> None:
     async def main() -> aiohttp.ClientSession:
         await fetch(upstream.url)
@@ -160,7 +178,7 @@ async def test_finished_loop_refuses_new_sessions() -> None:
     session = sessionhub.get()
     assert await hub._finish_loop() == 1
     assert session.closed
-    with pytest.raises(sessionhub.LifespanFinishedError, match="after its ASGI lifespan finished"):
+    with pytest.raises(sessionhub.LifespanFinishedError, match="its ASGI lifespan finished"):
         sessionhub.get()
     # Nothing left to close the second time.
     assert await hub._finish_loop() == 0
@@ -175,3 +193,35 @@ async def test_finish_without_a_session_still_marks_the_loop() -> None:
 def test_errors_are_runtime_errors() -> None:
     assert issubclass(sessionhub.NoRunningLoopError, sessionhub.SessionhubError)
     assert issubclass(sessionhub.LifespanFinishedError, RuntimeError)
+
+
+def test_get_while_the_loop_shuts_down_is_refused_not_leaked(upstream: Upstream) -> None:
+    outcome: list[BaseException | None] = []
+
+    async def late_generator() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            # Finalized by shutdown_asyncgens() alongside sessionhub's closer.
+            await asyncio.sleep(0)
+            try:
+                sessionhub.get()
+                outcome.append(None)
+            except sessionhub.LifespanFinishedError as exc:
+                outcome.append(exc)
+
+    async def main() -> AsyncGenerator[None, None]:
+        await fetch(upstream.url)
+        agen = late_generator()
+        await agen.asend(None)
+        return agen
+
+    runner = asyncio.Runner()
+    try:
+        agen = runner.run(main())
+    finally:
+        runner.close()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], sessionhub.LifespanFinishedError)
+    assert "loop is shutting down" in str(outcome[0])
+    del agen
