@@ -26,7 +26,9 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
 # WEB_CONCURRENCY is the name gunicorn itself and most platforms use.
 workers = _int_env("WEB_CONCURRENCY", 2)
 # Seconds a worker gets after SIGTERM to finish its requests and run the
-# lifespan shutdown (which closes its session) before gunicorn kills it.
+# lifespan shutdown (which closes its session) before gunicorn kills it. The
+# uvicorn worker waits for open requests without a limit of its own, so keep
+# upstream timeouts well below this.
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 timeout = _int_env("GUNICORN_TIMEOUT", 60)
 keepalive = _int_env("GUNICORN_KEEPALIVE", 5)

@@ -44,25 +44,26 @@ class LifespanASGIHandler(ASGIHandler):
             message = await receive()
             match message["type"]:
                 case "lifespan.startup":
+                    hub._start_lifespan()
                     # The server sends no lifespan.shutdown after a failed
                     # startup, so nothing opened so far may stay open.
                     try:
                         failures = await self._dispatch(lifespan_started, scope, state)
                     except BaseException:  # cancelled: the server is going away
-                        await hub._finish_loop()
+                        await hub._end_lifespan()
                         raise
                     if failures:
-                        await hub._finish_loop()
+                        await hub._end_lifespan()
                         await send({"type": "lifespan.startup.failed", "message": failures})
                         return
                     logger.info("lifespan started (pid %d)", os.getpid())
                     await send({"type": "lifespan.startup.complete"})
                 case "lifespan.shutdown":
-                    started = time.perf_counter()
                     try:
                         failures = await self._dispatch(lifespan_finished, scope, state)
                     finally:
-                        closed = await hub._finish_loop()
+                        started = time.perf_counter()
+                        closed = await hub._end_lifespan()
                     logger.info(
                         "lifespan finished: closed %d aiohttp session(s) in %.1f ms (pid %d)",
                         closed,
@@ -75,10 +76,10 @@ class LifespanASGIHandler(ASGIHandler):
                         await send({"type": "lifespan.shutdown.complete"})
                     return
                 case other:
-                    raise ValueError(
-                        f"LifespanASGIHandler got a {other!r} message in a lifespan scope; "
-                        "the ASGI lifespan spec only has 'lifespan.startup' and "
-                        "'lifespan.shutdown'."
+                    # The spec has no other messages; a newer server's extension
+                    # is no reason to take the worker down.
+                    logger.warning(
+                        "ignoring unknown ASGI lifespan message %r (pid %d)", other, os.getpid()
                     )
 
     async def _dispatch(

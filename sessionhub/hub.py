@@ -3,8 +3,8 @@
 A session is created inside the loop that will use it, on the first ``get()``
 there (or at lifespan startup), and closed exactly once:
 
-* when the ASGI lifespan of that loop finishes (``LifespanASGIHandler`` calls
-  ``_finish_loop``), or
+* when the (last) ASGI lifespan on that loop finishes (``LifespanASGIHandler``
+  calls ``_end_lifespan``), or
 * when the loop itself winds down through ``loop.shutdown_asyncgens()``, which
   ``asyncio.run``, ``asyncio.Runner`` (and so pytest-asyncio and
   ``IsolatedAsyncioTestCase``), asgiref's ``async_to_sync`` and uvicorn all
@@ -59,23 +59,29 @@ class _LoopState:
     ``WeakKeyDictionary`` keyed by that loop.
     """
 
-    __slots__ = ("closer", "finished", "session")
+    __slots__ = ("closer", "finished", "lifespans", "session")
 
     def __init__(self) -> None:
         self.session: aiohttp.ClientSession | None = None
         self.closer: AsyncGenerator[None, None] | None = None
+        # Lifespans running on this loop (usually 0 or 1; a test may run
+        # several apps' lifespans on one loop).
+        self.lifespans = 0
+        # Closed for good: the last lifespan finished, or the loop is winding
+        # down. A new lifespan on the loop reopens it.
         self.finished = False
 
 
 # An open session holds its loop strongly (session -> connector -> loop), so
-# the weak key alone never drops an entry: closing a session removes it.
+# the weak key alone never drops an entry while a session is open. Closed
+# entries keep no session, so they go when their loop is garbage-collected.
 _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
     weakref.WeakKeyDictionary()
 )
 # Guards _states; several threads can each run a loop (async_to_sync, tests).
 _lock = threading.Lock()
 # Fast path for get(): the loop that last asked and its session. Reset when
-# that session closes, so it never outlives its loop's entry in _states.
+# that session closes, so it never hands out a closed session.
 _last: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
 
 
@@ -106,8 +112,11 @@ def _get_slow(loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
     with _lock:
         state = _states.get(loop)
         if state is None:
+            _forget_closed_loops()
             state = _states[loop] = _LoopState()
-        if state.finished:
+        # asyncio sets this flag when shutdown_asyncgens() starts: a closer
+        # parked after that would never run. (uvloop has no such flag.)
+        if state.finished or getattr(loop, "_asyncgens_shutdown_called", False):
             raise LifespanFinishedError(
                 f"sessionhub.get() was called on event loop {_loop_name(loop)} after its "
                 "session was closed, because its ASGI lifespan finished or the loop is "
@@ -116,10 +125,34 @@ def _get_slow(loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
             )
         session = state.session
         if session is None:
-            session = state.session = _open_session(loop)
+            # Park the closer first: if that fails, no session exists to leak.
             state.closer = _park_closer(state)
+            session = state.session = _open_session(loop)
     _last = (loop, session)
     return session
+
+
+def _forget_closed_loops() -> None:
+    """Drop entries of loops that were closed without ``shutdown_asyncgens()``.
+
+    Their sessions cannot be closed any more (closing needs the loop); say so,
+    and stop keeping them and their loops alive. Call with ``_lock`` held.
+    """
+    global _last
+    for loop, state in list(_states.items()):
+        if loop.is_closed():
+            del _states[loop]
+            if state.session is not None:
+                logger.warning(
+                    "event loop %s was closed without loop.shutdown_asyncgens(), so its "
+                    "aiohttp session could not be closed (pid %d). Run async code with "
+                    "asyncio.run() or asyncio.Runner, which wind loops down properly.",
+                    _loop_name(loop),
+                    os.getpid(),
+                )
+    last = _last
+    if last is not None and last[0].is_closed():
+        _last = None
 
 
 def _open_session(loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
@@ -159,41 +192,44 @@ async def _close_state(state: _LoopState) -> None:
     loop = asyncio.get_running_loop()
     with _lock:
         session, state.session, state.closer = state.session, None, None
-        # Without a lifespan, the loop is winding down: refuse new sessions
-        # while this one closes (one opened now would never be closed), then
-        # forget the loop entirely.
-        loop_end = not state.finished
+        # At loop end this also refuses new sessions from here on: one opened
+        # now would never be closed.
         state.finished = True
     last = _last
     if last is not None and last[0] is loop:
         _last = None
-    try:
-        if session is not None:  # pragma: no branch - closers run once
-            started = time.perf_counter()
-            await session.close()
-            logger.debug(
-                "closed aiohttp session in %.1f ms (pid %d, loop %s)",
-                (time.perf_counter() - started) * 1000,
-                os.getpid(),
-                _loop_name(loop),
-            )
-    finally:
-        if loop_end:
-            with _lock:
-                _states.pop(loop, None)
+    if session is not None:  # pragma: no branch - closers run once
+        started = time.perf_counter()
+        await session.close()
+        logger.debug(
+            "closed aiohttp session in %.1f ms (pid %d, loop %s)",
+            (time.perf_counter() - started) * 1000,
+            os.getpid(),
+            _loop_name(loop),
+        )
 
 
-async def _finish_loop() -> int:
-    """Close the running loop's session for good; return how many were closed.
+def _start_lifespan() -> None:
+    """Note a lifespan starting on the running loop (which reopens a finished loop)."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        state = _states.setdefault(loop, _LoopState())
+        state.lifespans += 1
+        state.finished = False
 
-    Called by the lifespan handler at shutdown (and after a failed startup).
-    Later ``get()`` calls on this loop raise ``LifespanFinishedError``.
+
+async def _end_lifespan() -> int:
+    """Note a lifespan ending on the running loop; return how many sessions it closed.
+
+    When the last lifespan on the loop ends, its session is closed, and later
+    ``get()`` calls on the loop raise ``LifespanFinishedError``.
     """
     loop = asyncio.get_running_loop()
     with _lock:
-        state = _states.get(loop)
-        if state is None:
-            state = _states[loop] = _LoopState()
+        state = _states.setdefault(loop, _LoopState())
+        state.lifespans = max(0, state.lifespans - 1)
+        if state.lifespans:
+            return 0
         state.finished = True
         closer = state.closer
     if closer is None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aiohttp
@@ -147,11 +148,31 @@ async def test_failing_shutdown_receiver_runs_the_others_and_closes_sessions() -
     assert session.closed
 
 
-async def test_unknown_lifespan_message_is_an_error() -> None:
+async def test_unknown_lifespan_message_is_logged_and_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app = lifespan()
-    await app.send_input({"type": "lifespan.reload"})
-    with pytest.raises(ValueError, match="'lifespan.reload' message in a lifespan scope"):
-        await app.wait(timeout=1)
+    with caplog.at_level(logging.WARNING, logger="sessionhub"):
+        await app.send_input({"type": "lifespan.reload"})
+        await app.send_input({"type": "lifespan.startup"})
+        assert await app.receive_output() == {"type": "lifespan.startup.complete"}
+    assert "ignoring unknown ASGI lifespan message 'lifespan.reload'" in caplog.text
+    await app.send_input({"type": "lifespan.shutdown"})
+    assert await app.receive_output() == {"type": "lifespan.shutdown.complete"}
+
+
+async def test_two_apps_on_one_loop_share_the_session_until_both_stop() -> None:
+    first, second = lifespan(), lifespan()
+    for app in (first, second):
+        await app.send_input({"type": "lifespan.startup"})
+        assert await app.receive_output() == {"type": "lifespan.startup.complete"}
+    session = sessionhub.get()
+    await first.send_input({"type": "lifespan.shutdown"})
+    assert await first.receive_output() == {"type": "lifespan.shutdown.complete"}
+    assert not session.closed
+    await second.send_input({"type": "lifespan.shutdown"})
+    assert await second.receive_output() == {"type": "lifespan.shutdown.complete"}
+    assert session.closed
 
 
 async def test_http_goes_to_django(upstream: Upstream, settings: Any) -> None:

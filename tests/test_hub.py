@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
+import weakref
 from collections.abc import AsyncGenerator
 
 import aiohttp
@@ -80,7 +82,7 @@ def test_session_keeps_no_cookies() -> None:
     asyncio.run(main())
 
 
-def test_thousands_of_concurrent_first_calls_create_one_session(
+def test_thousands_of_tasks_asking_at_once_share_one_session(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def first_call(start: asyncio.Event) -> aiohttp.ClientSession:
@@ -171,23 +173,53 @@ def test_a_session_closed_at_loop_end_is_closed_before_the_loop(upstream: Upstre
     finally:
         runner.close()
     assert session.closed
-    assert loop not in hub._states
+    # What stays is a closed marker that no longer holds the loop.
+    assert hub._states[loop].session is None
+    loop_ref = weakref.ref(loop)
+    del loop, runner, session
+    gc.collect()
+    assert loop_ref() is None
 
 
-async def test_finished_loop_refuses_new_sessions() -> None:
+async def test_finished_lifespan_refuses_new_sessions() -> None:
+    hub._start_lifespan()
     session = sessionhub.get()
-    assert await hub._finish_loop() == 1
+    assert await hub._end_lifespan() == 1
     assert session.closed
     with pytest.raises(sessionhub.LifespanFinishedError, match="its ASGI lifespan finished"):
         sessionhub.get()
     # Nothing left to close the second time.
-    assert await hub._finish_loop() == 0
+    assert await hub._end_lifespan() == 0
 
 
-async def test_finish_without_a_session_still_marks_the_loop() -> None:
-    assert await hub._finish_loop() == 0
+async def test_lifespan_without_a_session_still_marks_the_loop() -> None:
+    hub._start_lifespan()
+    assert await hub._end_lifespan() == 0
     with pytest.raises(sessionhub.LifespanFinishedError):
         sessionhub.get()
+
+
+async def test_a_new_lifespan_on_the_same_loop_reopens_it() -> None:
+    # e.g. a module-scoped pytest-asyncio loop running the app's lifespan per test
+    hub._start_lifespan()
+    first = sessionhub.get()
+    assert await hub._end_lifespan() == 1
+    hub._start_lifespan()
+    second = sessionhub.get()
+    assert second is not first and not second.closed
+    assert await hub._end_lifespan() == 1
+    assert second.closed
+
+
+async def test_the_session_stays_open_until_the_last_lifespan_on_the_loop_ends() -> None:
+    hub._start_lifespan()
+    hub._start_lifespan()
+    session = sessionhub.get()
+    assert await hub._end_lifespan() == 0
+    assert not session.closed
+    assert sessionhub.get() is session
+    assert await hub._end_lifespan() == 1
+    assert session.closed
 
 
 def test_errors_are_runtime_errors() -> None:
@@ -195,15 +227,20 @@ def test_errors_are_runtime_errors() -> None:
     assert issubclass(sessionhub.LifespanFinishedError, RuntimeError)
 
 
-def test_get_while_the_loop_shuts_down_is_refused_not_leaked(upstream: Upstream) -> None:
+@pytest.mark.parametrize("had_session", [True, False])
+def test_get_while_the_loop_shuts_down_is_refused_not_leaked(
+    upstream: Upstream, had_session: bool
+) -> None:
     outcome: list[BaseException | None] = []
 
     async def late_generator() -> AsyncGenerator[None, None]:
         try:
             yield
         finally:
-            # Finalized by shutdown_asyncgens() alongside sessionhub's closer.
-            await asyncio.sleep(0)
+            # Finalized by shutdown_asyncgens(), alongside sessionhub's closer
+            # and well after it has finished.
+            for _ in range(20):
+                await asyncio.sleep(0)
             try:
                 sessionhub.get()
                 outcome.append(None)
@@ -211,17 +248,38 @@ def test_get_while_the_loop_shuts_down_is_refused_not_leaked(upstream: Upstream)
                 outcome.append(exc)
 
     async def main() -> AsyncGenerator[None, None]:
-        await fetch(upstream.url)
+        if had_session:
+            await fetch(upstream.url)
         agen = late_generator()
         await agen.asend(None)
         return agen
 
-    runner = asyncio.Runner()
-    try:
+    with asyncio.Runner() as runner:
         agen = runner.run(main())
-    finally:
-        runner.close()
     assert len(outcome) == 1
     assert isinstance(outcome[0], sessionhub.LifespanFinishedError)
     assert "loop is shutting down" in str(outcome[0])
     del agen
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_loops_closed_without_shutdown_asyncgens_are_reported_and_forgotten(
+    upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The pattern sessionhub cannot clean up after: nothing winds the loop down.
+    loop = asyncio.new_event_loop()
+    leaked = loop.run_until_complete(main_fetch(upstream.url))
+    loop.close()
+    assert loop in hub._states
+    loop_ref = weakref.ref(loop)
+    del loop
+
+    with caplog.at_level(logging.WARNING, logger="sessionhub"):
+        asyncio.run(main_fetch(upstream.url))  # any new loop sweeps the registry
+    assert [r.getMessage() for r in caplog.records if "shutdown_asyncgens" in r.getMessage()]
+    assert open_sessions() == []
+    assert hub._last is None
+    del leaked
+    gc.collect()
+    assert loop_ref() is None, "the registry kept a closed loop alive"
