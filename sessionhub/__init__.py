@@ -1,7 +1,19 @@
-"""One pooled aiohttp session per worker event loop, for Django."""
+"""One pooled HTTP client per name and worker event loop, for Django."""
 
 from __future__ import annotations
 
-from sessionhub.hub import LifespanFinishedError, NoRunningLoopError, SessionhubError, get
+from sessionhub.hub import (
+    LifespanFinishedError,
+    NoRunningLoopError,
+    SessionhubError,
+    UnknownClientError,
+    get,
+)
 
-__all__ = ["LifespanFinishedError", "NoRunningLoopError", "SessionhubError", "get"]
+__all__ = [
+    "LifespanFinishedError",
+    "NoRunningLoopError",
+    "SessionhubError",
+    "UnknownClientError",
+    "get",
+]

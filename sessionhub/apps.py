@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
 
 
 class SessionhubConfig(AppConfig):
@@ -9,6 +10,9 @@ class SessionhubConfig(AppConfig):
 
     def ready(self) -> None:
         from sessionhub import hub
+        from sessionhub.checks import check_asgi_application, check_settings
         from sessionhub.signals import lifespan_started
 
         lifespan_started.connect(hub.open_on_startup, dispatch_uid="sessionhub.open_on_startup")
+        checks.register(check_settings, "sessionhub")
+        checks.register(check_asgi_application, "sessionhub")

@@ -65,7 +65,7 @@ class LifespanASGIHandler(ASGIHandler):
                         started = time.perf_counter()
                         closed = await hub._end_lifespan()
                     logger.info(
-                        "lifespan finished: closed %d aiohttp session(s) in %.1f ms (pid %d)",
+                        "lifespan finished: closed %d client(s) in %.1f ms (pid %d)",
                         closed,
                         (time.perf_counter() - started) * 1000,
                         os.getpid(),

@@ -1,7 +1,8 @@
-"""The per-loop registry: one aiohttp session for each running event loop.
+"""The per-loop registry: one client per configured name for each running event loop.
 
-A session is created inside the loop that will use it, on the first ``get()``
-there (or at lifespan startup), and closed exactly once:
+A client (by default an ``aiohttp.ClientSession``) is created inside the loop
+that will use it, on the first ``get(name)`` there (or at lifespan startup),
+and closed exactly once:
 
 * when the (last) ASGI lifespan on that loop finishes (``LifespanASGIHandler``
   calls ``_end_lifespan``), or
@@ -12,29 +13,37 @@ there (or at lifespan startup), and closed exactly once:
 
 The second path works by parking a tiny async generator on the loop: the loop
 tracks every async generator started on it and ``aclose()``\\ s them at
-shutdown, and the generator's ``finally`` closes the session.
+shutdown, and the generator's ``finally`` closes the clients.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import itertools
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
-import aiohttp
+from django.utils.module_loading import import_string
+
+from sessionhub import conf
 
 __all__ = [
     "LifespanFinishedError",
     "NoRunningLoopError",
     "SessionhubError",
+    "UnknownClientError",
     "get",
 ]
 
 logger = logging.getLogger("sessionhub")
+
+Factory = Callable[[conf.ClientConfig], Any]
 
 
 class SessionhubError(RuntimeError):
@@ -46,10 +55,14 @@ class NoRunningLoopError(SessionhubError):
 
 
 class LifespanFinishedError(SessionhubError):
-    """``get()`` was called on a loop whose session is closed for good.
+    """``get()`` was called on a loop whose clients are closed for good.
 
     Its ASGI lifespan has finished, or the loop is shutting down.
     """
+
+
+class UnknownClientError(SessionhubError):
+    """``get(name)`` was called with a name that ``SESSIONHUB`` does not configure."""
 
 
 class _LoopState:
@@ -59,10 +72,15 @@ class _LoopState:
     ``WeakKeyDictionary`` keyed by that loop.
     """
 
-    __slots__ = ("closer", "finished", "lifespans", "session")
+    __slots__ = ("clients", "closer", "finished", "lifespans", "logged", "visible")
 
     def __init__(self) -> None:
-        self.session: aiohttp.ClientSession | None = None
+        # Every client built on this loop and not yet closed, keyed by
+        # (name, override token); 0 is the configured client.
+        self.clients: dict[tuple[str, int], Any] = {}
+        # What get(name) returns here: a cache over ``clients`` that overrides
+        # and closing empty in place (the fast path holds this very dict).
+        self.visible: dict[str, Any] = {}
         self.closer: AsyncGenerator[None, None] | None = None
         # Lifespans running on this loop (usually 0 or 1; a test may run
         # several apps' lifespans on one loop).
@@ -70,44 +88,56 @@ class _LoopState:
         # Closed for good: the last lifespan finished, or the loop is winding
         # down. A new lifespan on the loop reopens it.
         self.finished = False
+        # Creating and closing clients is logged at INFO on a loop that ran a
+        # lifespan (a server's worker), at DEBUG on the many short loops of
+        # tests and async_to_sync.
+        self.logged = logging.DEBUG
 
 
-# An open session holds its loop strongly (session -> connector -> loop), so
-# the weak key alone never drops an entry while a session is open. Closed
-# entries keep no session, so they go when their loop is garbage-collected.
+# An open client holds its loop strongly (session -> connector -> loop), so
+# the weak key alone never drops an entry while a client is open. Closed
+# entries keep no client, so they go when their loop is garbage-collected.
 _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
     weakref.WeakKeyDictionary()
 )
-# Guards _states; several threads can each run a loop (async_to_sync, tests).
-_lock = threading.Lock()
-# Fast path for get(): the loop that last asked and its session. Reset when
-# that session closes, so it never hands out a closed session.
-_last: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
+# Guards _states, _overrides and every state; several threads can each run a
+# loop (async_to_sync, tests). Reentrant, so a factory may call get().
+_lock = threading.RLock()
+# Fast path for get(): the loop that last asked and its visible clients.
+# Reset when that loop's clients close.
+_last: tuple[asyncio.AbstractEventLoop, dict[str, Any]] | None = None
+# Test overrides (sessionhub.testing): name -> stack of (token, factory); the
+# last one wins, and its token keeps the clients it builds apart from others.
+_overrides: dict[str, list[tuple[int, Factory]]] = {}
 
 
-def get() -> aiohttp.ClientSession:
-    """Return the aiohttp session of the running event loop.
+def get(name: str = "default") -> Any:
+    """Return the client called ``name`` for the running event loop.
 
-    The first call on a loop creates the session; later calls on the same loop
-    return the same object. Call it from a coroutine (an async view, a task);
-    do not close the session yourself, sessionhub does that.
+    The first call on a loop creates the client; later calls on the same loop
+    return the same object. Unless its ``FACTORY`` says otherwise, the client
+    is an ``aiohttp.ClientSession``. Call it from a coroutine (an async view, a
+    task); do not close the client yourself, sessionhub does that.
     """
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         raise NoRunningLoopError(
-            "sessionhub.get() needs a running event loop, and none is running in thread "
-            f"{threading.current_thread().name!r}. Call it from async code (an async def "
-            "view, or a coroutine run by asyncio.run()), not from a sync view or at import "
-            "time."
+            f"sessionhub.get({name!r}) needs a running event loop, and none is running in "
+            f"thread {threading.current_thread().name!r}. Call it from async code (an async "
+            "def view, or a coroutine run by asyncio.run()), not from a sync view or at "
+            "import time."
         ) from None
     last = _last
     if last is not None and last[0] is loop:
-        return last[1]
-    return _get_slow(loop)
+        try:
+            return last[1][name]
+        except KeyError:
+            pass
+    return _get_slow(loop, name)
 
 
-def _get_slow(loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
     global _last
     with _lock:
         state = _states.get(loop)
@@ -118,49 +148,78 @@ def _get_slow(loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
         # parked after that would never run. (uvloop has no such flag.)
         if state.finished or getattr(loop, "_asyncgens_shutdown_called", False):
             raise LifespanFinishedError(
-                f"sessionhub.get() was called on event loop {_loop_name(loop)} after its "
-                "session was closed, because its ASGI lifespan finished or the loop is "
+                f"sessionhub.get({name!r}) was called on event loop {_loop_name(loop)} after "
+                "its clients were closed, because its ASGI lifespan finished or the loop is "
                 "shutting down. Make upstream calls before that: in a request, or in a "
                 "lifespan_finished receiver."
             )
-        session = state.session
-        if session is None:
-            # Park the closer first: if that fails, no session exists to leak.
-            state.closer = _park_closer(state)
-            session = state.session = _open_session(loop)
-    _last = (loop, session)
-    return session
+        stack = _overrides.get(name)
+        token, factory = stack[-1] if stack else (0, None)
+        client = state.clients.get((name, token))
+        if client is None:
+            # Park the closer first: if that fails, no client exists to leak.
+            if state.closer is None:
+                state.closer = _park_closer(state)
+            client = state.clients[(name, token)] = _build(name, factory, loop, state.logged)
+        state.visible[name] = client
+        _last = (loop, state.visible)
+    return client
+
+
+def _build(name: str, factory: Factory | None, loop: asyncio.AbstractEventLoop, level: int) -> Any:
+    try:
+        config = conf.client_config(name)
+    except KeyError:
+        if factory is None:
+            raise UnknownClientError(
+                f"sessionhub.get({name!r}): there is no client named {name!r}; the "
+                f"configured clients are {', '.join(map(repr, conf.client_names())) or 'none'}. "
+                "Add it to the SESSIONHUB setting, or fix the name."
+            ) from None
+        config = conf.ClientConfig(name=name)  # an override needs no configured client
+    if factory is None:
+        factory = import_string(config.factory)
+    client = factory(config)
+    if not callable(getattr(client, "aclose", None)) and not callable(
+        getattr(client, "close", None)
+    ):
+        raise TypeError(
+            f"the factory of sessionhub client {name!r} returned {client!r}, which has neither "
+            "aclose() nor close(), so sessionhub could never close it."
+        )
+    logger.log(
+        level,
+        "created client %r (%s) (pid %d, loop %s)",
+        name,
+        _type_name(client),
+        os.getpid(),
+        _loop_name(loop),
+    )
+    return client
 
 
 def _forget_closed_loops() -> None:
     """Drop entries of loops that were closed without ``shutdown_asyncgens()``.
 
-    Their sessions cannot be closed any more (closing needs the loop); say so,
+    Their clients cannot be closed any more (closing needs the loop); say so,
     and stop keeping them and their loops alive. Call with ``_lock`` held.
     """
     global _last
     for loop, state in list(_states.items()):
         if loop.is_closed():
             del _states[loop]
-            if state.session is not None:
+            if state.clients:
                 logger.warning(
                     "event loop %s was closed without loop.shutdown_asyncgens(), so its "
-                    "aiohttp session could not be closed (pid %d). Run async code with "
+                    "clients %s could not be closed (pid %d). Run async code with "
                     "asyncio.run() or asyncio.Runner, which wind loops down properly.",
                     _loop_name(loop),
+                    ", ".join(sorted({repr(name) for name, _ in state.clients})),
                     os.getpid(),
                 )
     last = _last
     if last is not None and last[0].is_closed():
         _last = None
-
-
-def _open_session(loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
-    # A session is shared by every request a worker serves: a cookie set by an
-    # upstream for one user must never be sent on behalf of another.
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-    logger.debug("opened aiohttp session (pid %d, loop %s)", os.getpid(), _loop_name(loop))
-    return session
 
 
 def _park_closer(state: _LoopState) -> AsyncGenerator[None, None]:
@@ -187,26 +246,53 @@ async def _close_when_finalized(state: _LoopState) -> AsyncGenerator[None, None]
         await _close_state(state)
 
 
-async def _close_state(state: _LoopState) -> None:
+async def _close_state(state: _LoopState) -> int:
+    """Close every client of ``state``; return how many closed cleanly."""
     global _last
     loop = asyncio.get_running_loop()
     with _lock:
-        session, state.session, state.closer = state.session, None, None
-        # At loop end this also refuses new sessions from here on: one opened
+        clients, state.clients, state.closer = state.clients, {}, None
+        state.visible.clear()
+        # At loop end this also refuses new clients from here on: one opened
         # now would never be closed.
         state.finished = True
-    last = _last
-    if last is not None and last[0] is loop:
-        _last = None
-    if session is not None:  # pragma: no branch - closers run once
-        started = time.perf_counter()
-        await session.close()
-        logger.debug(
-            "closed aiohttp session in %.1f ms (pid %d, loop %s)",
-            (time.perf_counter() - started) * 1000,
+        last = _last
+        if last is not None and last[0] is loop:
+            _last = None
+    closed = await asyncio.gather(
+        *(_close_client(name, client, loop, state.logged) for (name, _), client in clients.items())
+    )
+    return sum(closed)
+
+
+async def _close_client(
+    name: str, client: Any, loop: asyncio.AbstractEventLoop, level: int
+) -> bool:
+    started = time.perf_counter()
+    try:
+        aclose = getattr(client, "aclose", None)
+        result = aclose() if callable(aclose) else client.close()
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.exception(
+            "closing client %r (%s) failed (pid %d, loop %s)",
+            name,
+            _type_name(client),
             os.getpid(),
             _loop_name(loop),
         )
+        return False
+    logger.log(
+        level,
+        "closed client %r (%s) in %.1f ms (pid %d, loop %s)",
+        name,
+        _type_name(client),
+        (time.perf_counter() - started) * 1000,
+        os.getpid(),
+        _loop_name(loop),
+    )
+    return True
 
 
 def _start_lifespan() -> None:
@@ -216,12 +302,13 @@ def _start_lifespan() -> None:
         state = _states.setdefault(loop, _LoopState())
         state.lifespans += 1
         state.finished = False
+        state.logged = logging.INFO
 
 
 async def _end_lifespan() -> int:
-    """Note a lifespan ending on the running loop; return how many sessions it closed.
+    """Note a lifespan ending on the running loop; return how many clients it closed.
 
-    When the last lifespan on the loop ends, its session is closed, and later
+    When the last lifespan on the loop ends, its clients are closed, and later
     ``get()`` calls on the loop raise ``LifespanFinishedError``.
     """
     loop = asyncio.get_running_loop()
@@ -234,13 +321,49 @@ async def _end_lifespan() -> int:
         closer = state.closer
     if closer is None:
         return 0
+    # The closer's finally does the work; aclose() cannot report its count.
+    count = len(state.clients)
     await closer.aclose()
-    return 1
+    return count
 
 
 async def open_on_startup(**kwargs: object) -> None:
-    """``lifespan_started`` receiver: create the worker's session before the first request."""
-    get()
+    """``lifespan_started`` receiver: create every configured client before the first request."""
+    for name in conf.client_names():
+        get(name)
+
+
+def _push_override(name: str, factory: Factory) -> int:
+    """Make ``get(name)`` build clients with ``factory``; return a token for ``_pop_override``."""
+    with _lock:
+        token = next(_tokens)
+        _overrides.setdefault(name, []).append((token, factory))
+        _forget_visible(name)
+    return token
+
+
+def _pop_override(name: str, token: int) -> None:
+    """Undo ``_push_override(name, ...)`` that returned ``token``."""
+    with _lock:
+        stack = _overrides[name]
+        stack[:] = [entry for entry in stack if entry[0] != token]
+        if not stack:
+            del _overrides[name]
+        _forget_visible(name)
+
+
+def _forget_visible(name: str) -> None:
+    global _last
+    for state in _states.values():
+        state.visible.pop(name, None)
+    _last = None
+
+
+_tokens = itertools.count(1)
+
+
+def _type_name(client: object) -> str:
+    return f"{type(client).__module__}.{type(client).__qualname__}"
 
 
 def _loop_name(loop: asyncio.AbstractEventLoop) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,12 @@ def connected(signal: Signal, receiver: Callable[..., Any]) -> Iterator[None]:
         signal.disconnect(receiver)
 
 
-def open_sessions() -> list[aiohttp.ClientSession]:
-    """Sessions the registry still holds open, on any loop."""
-    return [state.session for state in list(hub._states.values()) if state.session is not None]
+def open_sessions() -> list[Any]:
+    """Clients the registry still holds open, on any loop."""
+    return [client for state in list(hub._states.values()) for client in state.clients.values()]
+
+
+def loop_session(name: str = "default") -> aiohttp.ClientSession | None:
+    """The configured client ``name`` the registry holds for the running loop."""
+    state = hub._states.get(asyncio.get_running_loop())
+    return None if state is None else state.clients.get((name, 0))

@@ -13,7 +13,7 @@ import sessionhub
 from sessionhub import hub
 from sessionhub.asgi import LifespanASGIHandler, get_asgi_application
 from sessionhub.signals import lifespan_finished, lifespan_started
-from tests.helpers import connected
+from tests.helpers import connected, loop_session
 from tests.upstream import Upstream
 
 LIFESPAN_SCOPE: dict[str, Any] = {
@@ -34,7 +34,7 @@ async def test_startup_then_shutdown_opens_and_closes_the_loop_session() -> None
     await app.send_input({"type": "lifespan.startup"})
     assert await app.receive_output() == {"type": "lifespan.startup.complete"}
     # The app's own receiver opened the session before any request.
-    session = hub._states[asyncio.get_running_loop()].session
+    session = loop_session()
     assert isinstance(session, aiohttp.ClientSession)
     assert sessionhub.get() is session
 
@@ -118,7 +118,7 @@ async def test_failing_startup_receiver_fails_startup_and_leaks_nothing() -> Non
     assert "Traceback" in message["message"]
     # The session the app's own receiver opened did not outlive the failure.
     state = hub._states[asyncio.get_running_loop()]
-    assert state.finished and state.session is None
+    assert state.finished and not state.clients
 
 
 async def test_failing_shutdown_receiver_runs_the_others_and_closes_sessions() -> None:
@@ -236,7 +236,7 @@ async def test_startup_fails_cleanly_when_the_dispatch_itself_breaks() -> None:
     assert message["type"] == "lifespan.startup.failed"
     assert message["message"].startswith("sending lifespan_started failed: AttributeError")
     state = hub._states[asyncio.get_running_loop()]
-    assert state.finished and state.session is None
+    assert state.finished and not state.clients
 
 
 class ServerGoingAway(BaseException):
@@ -254,7 +254,7 @@ async def test_startup_interrupted_by_a_base_exception_closes_sessions_and_rerai
         with pytest.raises(ServerGoingAway):
             await app.wait(timeout=1)
     state = hub._states[asyncio.get_running_loop()]
-    assert state.finished and state.session is None
+    assert state.finished and not state.clients
 
 
 async def test_shutdown_reports_a_broken_dispatch_and_still_closes_sessions() -> None:

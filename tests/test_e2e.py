@@ -60,8 +60,8 @@ def test_uvicorn_serves_every_request_with_one_session(upstream: Upstream) -> No
     log = server.log
     assert "Finished server process" in log
     assert len(count(log, "lifespan started")) == 1
-    assert sum(count(log, "opened aiohttp session").values()) == 1
-    assert re.search(r"lifespan finished: closed 1 aiohttp session\(s\)", log)
+    assert sum(count(log, "created client 'default'").values()) == 1
+    assert re.search(r"lifespan finished: closed 1 client\(s\)", log)
     assert_clean(log)
 
 
@@ -75,8 +75,8 @@ def test_uvicorn_without_lifespan_closes_the_session_at_loop_end(upstream: Upstr
     assert len({b["session"] for b in bodies}) == 1
     log = server.log
     assert "lifespan started" not in log
-    assert sum(count(log, "opened aiohttp session").values()) == 1
-    assert sum(count(log, "closed aiohttp session").values()) == 1
+    assert sum(count(log, "created client 'default'").values()) == 1
+    assert sum(count(log, "closed client 'default'").values()) == 1
     assert_clean(log)
 
 
@@ -90,7 +90,7 @@ def test_hypercorn_runs_the_lifespan_too(upstream: Upstream) -> None:
     assert len(upstream.peers) == 1
     log = server.log
     assert sum(count(log, "lifespan started").values()) == 1
-    assert re.search(r"lifespan finished: closed 1 aiohttp session\(s\)", log)
+    assert re.search(r"lifespan finished: closed 1 client\(s\)", log)
     assert_clean(log)
 
 
@@ -113,7 +113,7 @@ def test_uvicorn_refuses_to_start_when_a_receiver_raises() -> None:
     ) in log
     assert "Application startup failed. Exiting." in log
     assert "Uvicorn running" not in log
-    assert re.search(r"closed aiohttp session", log)  # the app's own session did not leak
+    assert re.search(r"closed client 'default'", log)  # the app's own session did not leak
     assert "Unclosed" not in log
 
 
@@ -147,8 +147,8 @@ def test_gunicorn_gives_each_worker_its_own_session(upstream: Upstream) -> None:
     log = server.log
     pids = {str(pid) for pid in sessions_by_pid}
     assert count(log, "lifespan started") == dict.fromkeys(pids, 1)
-    assert count(log, "opened aiohttp session") == dict.fromkeys(pids, 1)
-    assert count(log, r"lifespan finished: closed 1 aiohttp session") == dict.fromkeys(pids, 1)
+    assert count(log, "created client 'default'") == dict.fromkeys(pids, 1)
+    assert count(log, r"lifespan finished: closed 1 client") == dict.fromkeys(pids, 1)
     assert "Shutting down: Master" in log
     assert stop_seconds < 10, f"gunicorn took {stop_seconds:.1f}s to stop"
     assert_clean(log)
@@ -177,10 +177,10 @@ def test_gunicorn_recycled_workers_close_their_sessions(upstream: Upstream) -> N
     log = server.log
     assert "Maximum request limit of 5 exceeded" in log
     # Every worker, retired or stopped, closed exactly the one session it opened.
-    opened = count(log, "opened aiohttp session")
+    opened = count(log, "created client 'default'")
     assert {str(b["pid"]) for b in bodies} <= opened.keys()
     assert set(opened.values()) == {1}
-    assert count(log, r"lifespan finished: closed 1 aiohttp session") == opened
+    assert count(log, r"lifespan finished: closed 1 client") == opened
     assert_clean(log)
 
 

@@ -94,4 +94,5 @@ def test_management_command_style_asyncio_run(upstream: Upstream) -> None:
 
 async def fetch_status(url: str) -> int:
     async with sessionhub.get().get(url) as response:
-        return response.status
+        status: int = response.status
+        return status

@@ -1,0 +1,101 @@
+"""Ready factories: build a client for a name from its ``ClientConfig``.
+
+``SESSIONHUB[name]["FACTORY"]`` names one of these (``aiohttp_session`` is the
+default) or a callable of your own with the same signature. A factory runs
+inside the event loop that will use the client; sessionhub closes what it
+returns, through ``aclose()`` or ``close()``.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from sessionhub.conf import ClientConfig
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["aiohttp_session", "httpx_client"]
+
+
+def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
+    """An ``aiohttp.ClientSession`` with the options of ``config``."""
+    connector = aiohttp.TCPConnector(
+        limit=config.limit,
+        limit_per_host=config.limit_per_host,
+        keepalive_timeout=config.keepalive_timeout,
+        ttl_dns_cache=config.ttl_dns_cache,
+        use_dns_cache=config.ttl_dns_cache != 0,
+        ssl=_ssl(config),
+    )
+    return aiohttp.ClientSession(
+        base_url=config.base_url,
+        headers=config.headers,
+        timeout=aiohttp.ClientTimeout(
+            total=config.timeout,
+            sock_connect=config.connect_timeout,
+            sock_read=config.read_timeout,
+        ),
+        connector=connector,
+        # A session is shared by every request a worker serves: a cookie set
+        # by an upstream for one user must never be sent on behalf of another.
+        cookie_jar=aiohttp.CookieJar() if config.cookies == "shared" else aiohttp.DummyCookieJar(),
+        raise_for_status=config.raise_for_status,
+        trust_env=config.trust_env,
+        **config.options,
+    )
+
+
+def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` with the options of ``config`` (needs the ``httpx`` extra).
+
+    httpx has no total timeout and no per-host limit: ``TIMEOUT`` bounds each
+    phase (connect, read, write, waiting for a pooled connection) that
+    ``CONNECT_TIMEOUT`` or ``READ_TIMEOUT`` does not, and ``LIMIT_PER_HOST`` is
+    not used. ``TTL_DNS_CACHE`` is not used either: httpx does not cache DNS.
+    """
+    import httpx
+
+    hooks: dict[str, list[Any]] = {"request": [], "response": []}
+    if config.raise_for_status:
+        hooks["response"].append(_raise_for_status)
+    return httpx.AsyncClient(
+        base_url=config.base_url or "",
+        headers=dict(config.headers),
+        timeout=httpx.Timeout(
+            config.timeout,
+            connect=config.connect_timeout or config.timeout,
+            read=config.read_timeout or config.timeout,
+        ),
+        limits=httpx.Limits(
+            max_connections=config.limit or None,
+            max_keepalive_connections=config.limit or None,
+            keepalive_expiry=config.keepalive_timeout,
+        ),
+        verify=_ssl(config) if config.verify else False,
+        cookies=None if config.cookies == "shared" else _no_cookies(),
+        trust_env=config.trust_env,
+        event_hooks=hooks,
+        **config.options,
+    )
+
+
+async def _raise_for_status(response: httpx.Response) -> None:
+    response.raise_for_status()
+
+
+def _ssl(config: ClientConfig) -> ssl.SSLContext | bool:
+    if not config.verify:
+        return False
+    if config.ca_bundle is None:
+        return True
+    return ssl.create_default_context(cafile=config.ca_bundle)
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that accepts no cookie from any domain, so none is ever sent."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
