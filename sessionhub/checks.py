@@ -37,29 +37,32 @@ def check_asgi_application(
         app = import_string(path)
     except ImportError:
         return []  # an ASGI server would say so with its own error
-    # Middleware such as Sentry's wraps the handler and keeps it as .app.
-    for _ in range(8):
-        if not isinstance(app, ASGIHandler):
-            inner = getattr(app, "app", None)
-            if inner is None:
-                return []  # some other application: it may well run the lifespan itself
-            app = inner
-            continue
-        from sessionhub.asgi import LifespanASGIHandler
+    handler = _django_handler(app)
+    from sessionhub.asgi import LifespanASGIHandler
 
-        if isinstance(app, LifespanASGIHandler):
-            return []
-        return [
-            Warning(
-                f"The ASGI application {path} is Django's plain ASGIHandler, which ignores "
-                "the ASGI lifespan: sessionhub's clients will only be closed when their event "
-                "loop ends, and lifespan_started and lifespan_finished are never sent.",
-                hint="Build it with sessionhub.asgi.get_asgi_application() instead of "
-                "django.core.asgi.get_asgi_application().",
-                id="sessionhub.W001",
-            )
-        ]
-    return []
+    if handler is None or isinstance(handler, LifespanASGIHandler):
+        return []  # lifespan-aware, or not Django's: it may run a lifespan of its own
+    return [
+        Warning(
+            f"The ASGI application {path} is Django's plain ASGIHandler, which ignores "
+            "the ASGI lifespan: sessionhub's clients will only be closed when their event "
+            "loop ends, and lifespan_started and lifespan_finished are never sent.",
+            hint="Build it with sessionhub.asgi.get_asgi_application() instead of "
+            "django.core.asgi.get_asgi_application().",
+            id="sessionhub.W001",
+        )
+    ]
+
+
+def _django_handler(app: object) -> ASGIHandler | None:
+    """The Django handler in ``app``, looking through middleware that keeps it as ``.app``."""
+    for _ in range(10):  # a bound, in case a wrapper refers to itself
+        if isinstance(app, ASGIHandler):
+            return app
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
 
 
 def _asgi_application_path() -> str | None:

@@ -76,7 +76,7 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
             max_keepalive_connections=config.limit or None,
             keepalive_expiry=config.keepalive_timeout,
         ),
-        verify=_ssl(config) if config.verify else False,
+        verify=_ssl(config),
         cookies=None if config.cookies == "shared" else _no_cookies(),
         trust_env=config.trust_env,
         event_hooks=hooks,

@@ -321,10 +321,10 @@ async def _end_lifespan() -> int:
         closer = state.closer
     if closer is None:
         return 0
-    # The closer's finally does the work; aclose() cannot report its count.
-    count = len(state.clients)
+    closed = await _close_state(state)
+    # Retire the parked closer too; its own close finds nothing left to do.
     await closer.aclose()
-    return count
+    return closed
 
 
 async def open_on_startup(**kwargs: object) -> None:

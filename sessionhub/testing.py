@@ -6,11 +6,12 @@ The same helpers are pytest fixtures through sessionhub's pytest plugin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from asgiref.testing import ApplicationCommunicator
 from django.test.utils import TestContextDecorator
 
 from sessionhub import hub
@@ -52,7 +53,9 @@ async def lifespan(app: Any = None, *, timeout: float = 10.0) -> AsyncIterator[d
 
     ``app`` defaults to a new ``LifespanASGIHandler``. Startup runs on enter and
     shutdown on exit, on the running loop; a ``*.failed`` message raises
-    ``LifespanFailedError``, and an exception in the application is raised as is.
+    ``LifespanFailedError``, an exception in the application is raised as is,
+    and an application that does not answer within ``timeout`` seconds raises
+    ``TimeoutError``.
     """
     if app is None:
         from sessionhub.asgi import LifespanASGIHandler
@@ -60,22 +63,46 @@ async def lifespan(app: Any = None, *, timeout: float = 10.0) -> AsyncIterator[d
         app = LifespanASGIHandler()
     state: dict[str, Any] = {}
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
-    communicator = ApplicationCommunicator(app, scope)
-    await communicator.send_input({"type": "lifespan.startup"})
-    await _expect(communicator, "lifespan.startup.complete", timeout)
+    to_app: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(app(scope, to_app.get, from_app.put))
     try:
-        yield state
+        await to_app.put({"type": "lifespan.startup"})
+        await _expect("lifespan.startup.complete", from_app, task, timeout)
+        try:
+            yield state
+        finally:
+            await to_app.put({"type": "lifespan.shutdown"})
+            await _expect("lifespan.shutdown.complete", from_app, task, timeout)
+            async with asyncio.timeout(timeout):
+                await task
     finally:
-        await communicator.send_input({"type": "lifespan.shutdown"})
-        await _expect(communicator, "lifespan.shutdown.complete", timeout)
-        await communicator.wait(timeout)
+        if not task.done():  # the block or a wait failed: do not leave it running
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
-async def _expect(communicator: ApplicationCommunicator, expected: str, timeout: float) -> None:
-    message = await communicator.receive_output(timeout)
-    if message["type"] != expected:
-        await communicator.wait(timeout)
-        raise LifespanFailedError(
-            f"the application answered {message['type']} instead of {expected}:\n"
-            f"{message.get('message', '')}"
+async def _expect(
+    expected: str, messages: asyncio.Queue[dict[str, Any]], task: asyncio.Task[Any], timeout: float
+) -> None:
+    """Wait for the application's next message, or for it to end, whichever comes first."""
+    getter = asyncio.ensure_future(messages.get())
+    try:
+        done, _ = await asyncio.wait(
+            {getter, task}, timeout=timeout, return_when="FIRST_COMPLETED"
         )
+    finally:
+        getter.cancel()
+    if getter in done:
+        message = getter.result()
+        if message["type"] != expected:
+            raise LifespanFailedError(
+                f"the application answered {message['type']} instead of {expected}:\n"
+                f"{message.get('message', '')}"
+            )
+        return
+    if task in done:
+        task.result()  # raises what the application raised
+        raise LifespanFailedError(f"the application returned without sending {expected}")
+    raise TimeoutError(f"the application sent no {expected} within {timeout} s")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 SECRET_KEY = "sessionhub-tests"
 INSTALLED_APPS = ["sessionhub"]
-ROOT_URLCONF = "config.urls"
+ROOT_URLCONF = "tests.urls"
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
 TIME_ZONE = "UTC"

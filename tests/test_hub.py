@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 
 import aiohttp
 import pytest
+from django.test import override_settings
 
 import sessionhub
 from sessionhub import hub
@@ -286,3 +287,45 @@ def test_loops_closed_without_shutdown_asyncgens_are_reported_and_forgotten(
     del leaked
     gc.collect()
     assert loop_ref() is None, "the registry kept a closed loop alive"
+
+
+class BrokenClose:
+    """A client whose close fails, as a buggy FACTORY's might."""
+
+    def __init__(self, config: object) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        raise OSError("socket already gone")
+
+
+class SyncClose:
+    """A client with a plain, synchronous close()."""
+
+    def __init__(self, config: object) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@override_settings(
+    SESSIONHUB={
+        "default": {},
+        "broken": {"FACTORY": "tests.test_hub.BrokenClose"},
+        "plain": {"FACTORY": "tests.test_hub.SyncClose"},
+    }
+)
+async def test_a_client_that_fails_to_close_is_logged_and_the_others_still_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub._start_lifespan()
+    await hub.open_on_startup()
+    session, plain = sessionhub.get(), sessionhub.get("plain")
+    with caplog.at_level(logging.INFO, logger="sessionhub"):
+        assert await hub._end_lifespan() == 2
+    assert session.closed and plain.closed
+    (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.getMessage().startswith("closing client 'broken' (tests.test_hub.BrokenClose)")
+    assert failure.exc_info is not None
+    assert "OSError: socket already gone" in caplog.text

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -19,35 +22,64 @@ class Upstream:
     requests: int = 0
     # Client (host, port) pairs that connected: one per TCP connection.
     peers: set[tuple[str, int]] = field(default_factory=set)
+    # The headers of every request, in order.
+    headers: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/json"
+        return self.url_for("/json")
+
+    def url_for(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
 
 
 @contextmanager
-def running_upstream() -> Iterator[Upstream]:
-    """Serve the upstream for the duration of the block; stop it afterwards."""
+def running_upstream(ssl_context: ssl.SSLContext | None = None) -> Iterator[Upstream]:
+    """Serve the upstream (over TLS with ``ssl_context``) for the block; stop it afterwards."""
     upstream = Upstream()
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     failure: list[BaseException] = []
 
-    async def handle(request: web.Request) -> web.Response:
+    @web.middleware
+    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         upstream.requests += 1
+        upstream.headers.append(dict(request.headers))
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer is not None:
             upstream.peers.add((peer[0], peer[1]))
+        return await handler(request)
+
+    async def handle(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "n": upstream.requests})
 
+    async def echo(request: web.Request) -> web.Response:
+        """The request's headers and path, as the upstream saw them."""
+        return web.json_response({"path": request.path, "headers": dict(request.headers)})
+
+    async def slow(request: web.Request) -> web.Response:
+        """Answer after ``?seconds=`` (headers and body come together)."""
+        await asyncio.sleep(float(request.query.get("seconds", "1")))
+        return web.json_response({"ok": True})
+
+    async def set_cookie(request: web.Request) -> web.Response:
+        response = web.json_response({"ok": True})
+        response.set_cookie("sid", request.query.get("value", "user-a"))
+        return response
+
     async def serve() -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[record])
         app.router.add_get("/json", handle)
-        runner = web.AppRunner(app, access_log=None)
+        app.router.add_get("/echo", echo)
+        app.router.add_get("/echo/{tail:.*}", echo)
+        app.router.add_get("/slow", slow)
+        app.router.add_get("/set-cookie", set_cookie)
+        # A slow handler still running at the end must not hold the test up.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
             await site.start()
             assert runner.addresses
             upstream.port = runner.addresses[0][1]

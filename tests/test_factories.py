@@ -1,0 +1,219 @@
+"""Named clients built by the aiohttp and httpx factories, against real upstreams."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+import trustme
+from django.test import AsyncClient, override_settings
+
+import sessionhub
+from sessionhub import hub
+from sessionhub.testing import lifespan
+from tests.upstream import Upstream, running_upstream
+from tests.views import fetch_json
+
+FACTORIES = {
+    "aiohttp": "sessionhub.factories.aiohttp_session",
+    "httpx": "sessionhub.factories.httpx_client",
+}
+
+
+@pytest.fixture(params=list(FACTORIES))
+def factory(request: pytest.FixtureRequest) -> str:
+    return FACTORIES[request.param]
+
+
+@pytest.fixture
+def second_upstream() -> Iterator[Upstream]:
+    with running_upstream() as upstream:
+        yield upstream
+
+
+async def test_each_named_client_reaches_its_upstream_with_its_headers(
+    factory: str, upstream: Upstream, second_upstream: Upstream
+) -> None:
+    setting = {
+        "default": {"FACTORY": factory},
+        "payments": {
+            "FACTORY": factory,
+            "BASE_URL": upstream.url_for("/echo/payments/"),
+            "HEADERS": {"Authorization": "Bearer pay", "X-Team": "payments"},
+            "TIMEOUT": 4,
+        },
+        "search": {
+            "FACTORY": factory,
+            "BASE_URL": second_upstream.url_for("/echo/search/"),
+            "HEADERS": {"X-Team": "search"},
+            "TIMEOUT": 7,
+        },
+    }
+    with override_settings(SESSIONHUB=setting):
+        payments, search = sessionhub.get("payments"), sessionhub.get("search")
+        paid = await fetch_json(payments, "charge")
+        found = await fetch_json(search, "q")
+    assert payments is not search
+    assert paid["path"] == "/echo/payments/charge"
+    assert found["path"] == "/echo/search/q"
+    assert (paid["headers"]["X-Team"], paid["headers"]["Authorization"]) == (
+        "payments",
+        "Bearer pay",
+    )
+    assert found["headers"]["X-Team"] == "search"
+    assert "Authorization" not in found["headers"]
+    assert (upstream.requests, second_upstream.requests) == (1, 1)
+    if isinstance(payments, aiohttp.ClientSession):
+        assert (payments.timeout.total, search.timeout.total) == (4, 7)
+    else:
+        assert (payments.timeout.pool, search.timeout.pool) == (4, 7)
+
+
+@pytest.mark.parametrize("option", ["READ_TIMEOUT", "TIMEOUT"])
+async def test_a_timeout_fires_at_the_configured_value(
+    factory: str, option: str, upstream: Upstream
+) -> None:
+    with override_settings(SESSIONHUB={"default": {"FACTORY": factory, option: 0.3}}):
+        client = sessionhub.get()
+    started = time.perf_counter()
+    with pytest.raises((TimeoutError, httpx.TimeoutException)):
+        await fetch_json(client, upstream.url_for("/slow?seconds=3"))
+    elapsed = time.perf_counter() - started
+    assert 0.28 <= elapsed < 1.0
+    # The client is not poisoned: the next request on it succeeds.
+    assert (await fetch_json(client, upstream.url))["ok"] is True
+
+
+@pytest.mark.parametrize("raise_for_status", [True, False])
+async def test_raise_for_status_turns_an_error_status_into_an_exception(
+    factory: str, raise_for_status: bool, upstream: Upstream
+) -> None:
+    options = {"FACTORY": factory, "RAISE_FOR_STATUS": raise_for_status}
+    with override_settings(SESSIONHUB={"default": options}):
+        client = sessionhub.get()
+    missing = upstream.url_for("/missing")
+    if raise_for_status:
+        with pytest.raises((aiohttp.ClientResponseError, httpx.HTTPStatusError)) as info:
+            await client.get(missing)
+        assert "404" in str(info.value)
+    elif isinstance(client, aiohttp.ClientSession):
+        async with client.get(missing) as response:
+            assert response.status == 404
+    else:
+        assert (await client.get(missing)).status_code == 404
+
+
+@pytest.mark.parametrize(("cookies", "carried"), [("none", False), ("shared", True)])
+async def test_a_cookie_set_for_one_view_call_reaches_another_only_with_a_shared_jar(
+    factory: str, cookies: str, carried: bool, upstream: Upstream
+) -> None:
+    # localhost, not 127.0.0.1: aiohttp's jar ignores cookies of IP-address
+    # hosts, which would hide a shared jar.
+    set_cookie = upstream.url_for("/set-cookie?value=user-a", host="localhost")
+    echo = upstream.url_for("/echo", host="localhost")
+    client = AsyncClient()
+    setting = {"default": {}, "api": {"FACTORY": factory, "COOKIES": cookies}}
+    with override_settings(SESSIONHUB=setting):
+        first = await client.get("/fetch/api/", {"url": set_cookie})  # user A's request
+        second = await client.get("/fetch/api/", {"url": echo})  # user B's request
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert upstream.headers[0].get("Cookie") is None
+    assert second.json()["headers"].get("Cookie") == ("sid=user-a" if carried else None)
+
+
+async def test_the_pool_opens_no_more_connections_than_limit_per_host(
+    upstream: Upstream,
+) -> None:
+    with override_settings(SESSIONHUB={"default": {"LIMIT_PER_HOST": 4}}):
+        session = sessionhub.get()
+    async with asyncio.timeout(30):
+        bodies = await asyncio.gather(*(fetch_json(session, upstream.url) for _ in range(500)))
+    assert len(bodies) == upstream.requests == 500
+    assert 1 <= len(upstream.peers) <= 4
+
+
+async def test_limit_per_host_0_opens_as_many_connections_as_needed(upstream: Upstream) -> None:
+    # The contrast that shows the bound above is the setting's doing.
+    with override_settings(SESSIONHUB={"default": {"LIMIT_PER_HOST": 0, "LIMIT": 0}}):
+        session = sessionhub.get()
+    async with asyncio.timeout(30):
+        await asyncio.gather(*(fetch_json(session, upstream.url) for _ in range(200)))
+    assert len(upstream.peers) > 4
+
+
+HTTPX = {"default": {}, "search": {"FACTORY": FACTORIES["httpx"]}}
+
+
+@override_settings(SESSIONHUB=HTTPX)
+def test_an_httpx_client_is_closed_with_aclose_at_loop_end(upstream: Upstream) -> None:
+    async def main() -> Any:
+        client = sessionhub.get("search")
+        await fetch_json(client, upstream.url)
+        assert sessionhub.get("search") is client
+        return client
+
+    first, second = asyncio.run(main()), asyncio.run(main())
+    assert isinstance(first, httpx.AsyncClient)
+    assert first is not second
+    assert first.is_closed and second.is_closed
+    assert upstream.requests == 2
+
+
+@override_settings(SESSIONHUB=HTTPX)
+async def test_an_httpx_client_is_closed_at_lifespan_finish(upstream: Upstream) -> None:
+    async with lifespan():
+        # Every configured client is built at startup.
+        state = hub._states[asyncio.get_running_loop()]
+        assert sorted(name for name, _ in state.clients) == ["default", "search"]
+        client = sessionhub.get("search")
+        await fetch_json(client, upstream.url)
+        assert not client.is_closed
+    assert client.is_closed
+    with pytest.raises(sessionhub.LifespanFinishedError):
+        sessionhub.get("search")
+
+
+@pytest.fixture(scope="module")
+def certificate_authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_upstream(certificate_authority: trustme.CA) -> Iterator[Upstream]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("localhost").configure_cert(context)
+    with running_upstream(ssl_context=context) as upstream:
+        yield upstream
+
+
+@pytest.mark.parametrize(
+    ("options", "trusted"),
+    [({}, False), ({"CA_BUNDLE": "ca.pem"}, True), ({"VERIFY": False}, True)],
+)
+async def test_tls_verification_follows_verify_and_ca_bundle(
+    factory: str,
+    options: dict[str, Any],
+    trusted: bool,
+    tls_upstream: Upstream,
+    certificate_authority: trustme.CA,
+    tmp_path: Path,
+) -> None:
+    if "CA_BUNDLE" in options:
+        certificate_authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        options = {"CA_BUNDLE": str(tmp_path / "ca.pem")}
+    url = tls_upstream.url_for("/json", host="localhost").replace("http:", "https:")
+    with override_settings(SESSIONHUB={"default": {"FACTORY": factory, **options}}):
+        client = sessionhub.get()
+    if trusted:
+        assert (await fetch_json(client, url))["ok"] is True
+    else:
+        with pytest.raises((aiohttp.ClientConnectorCertificateError, httpx.ConnectError)):
+            await fetch_json(client, url)
+        assert tls_upstream.requests == 0

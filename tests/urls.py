@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import include, path
+
+from tests import views
+
+urlpatterns = [
+    path("fetch/<str:client>/", views.fetch, name="fetch"),
+    path("", include("config.urls")),
+]
