@@ -41,6 +41,11 @@ TIME_ZONE = "UTC"
 DEMO_UPSTREAM_URL = os.environ.get("DEMO_UPSTREAM_URL", "")
 DEMO_UPSTREAM_TIMEOUT = float(os.environ.get("DEMO_UPSTREAM_TIMEOUT", "10"))
 
+# sessionhub's clients (README, "Settings"): the demo uses "default".
+SESSIONHUB = {
+    "default": {"TIMEOUT": DEMO_UPSTREAM_TIMEOUT},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -15,10 +15,9 @@ import sessionhub
 async def demo(request: HttpRequest) -> JsonResponse:
     """Fetch the upstream and report which worker and which session served it."""
     url = settings.DEMO_UPSTREAM_URL or _embedded_upstream(request)
-    session = sessionhub.get()
-    timeout = aiohttp.ClientTimeout(total=settings.DEMO_UPSTREAM_TIMEOUT)
+    session = sessionhub.get()  # its timeout is set in settings.SESSIONHUB
     try:
-        async with session.get(url, timeout=timeout) as response:
+        async with session.get(url) as response:
             response.raise_for_status()
             upstream = await response.json()
     except TimeoutError:

@@ -8,4 +8,3 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 DEMO_UPSTREAM_URL = ""
-DEMO_UPSTREAM_TIMEOUT = 5.0

@@ -189,13 +189,15 @@ class FakeSearch:
 
 @override_client("search", FakeSearch)
 class FakeClientTests(SimpleTestCase):
-    """The override as a class decorator, with a fake client."""
+    """The override as a class decorator, with a fake client (see the README)."""
 
-    async def test_the_fake_is_what_get_returns(self) -> None:
-        fake = sessionhub.get("search")
-        self.assertIsInstance(fake, FakeSearch)
-        self.assertEqual(await fake.search("django"), ["result for django"])
-        self.assertEqual(fake.queries, ["django"])
+    async def test_search_page(self) -> None:
+        response = await self.async_client.get("/search/", {"q": "django"})
+        self.assertContains(response, "result for django")
+
+    def test_search_page_sync(self) -> None:
+        response = self.client.get("/search/", {"q": "django"})
+        self.assertContains(response, "result for django")
 
     def test_the_fake_is_closed_with_its_loop(self) -> None:
         async def main() -> FakeSearch:

@@ -6,5 +6,6 @@ from tests import views
 
 urlpatterns = [
     path("fetch/<str:client>/", views.fetch, name="fetch"),
+    path("search/", views.search, name="search"),
     path("", include("config.urls")),
 ]

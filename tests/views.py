@@ -15,6 +15,11 @@ async def fetch(request: HttpRequest, client: str) -> JsonResponse:
     return JsonResponse(await fetch_json(sessionhub.get(client), request.GET["url"]))
 
 
+async def search(request: HttpRequest) -> JsonResponse:
+    """Ask the ``search`` client (a fake in the tests) for ``?q=``."""
+    return JsonResponse({"results": await sessionhub.get("search").search(request.GET["q"])})
+
+
 async def fetch_json(client: Any, url: str) -> Any:
     """GET ``url`` with an aiohttp session or an httpx client; return its JSON body."""
     if isinstance(client, aiohttp.ClientSession):
