@@ -103,9 +103,13 @@ _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
 # Guards _states, _overrides and every state; several threads can each run a
 # loop (async_to_sync, tests). Reentrant, so a factory may call get().
 _lock = threading.RLock()
-# Fast path for get(): the loop that last asked and its visible clients.
-# Reset when that loop's clients close.
-_last: tuple[asyncio.AbstractEventLoop, dict[str, Any]] | None = None
+# The fast path of get(), plain dicts because a WeakKeyDictionary lookup
+# costs several times more: each running loop's "default" client, and its
+# visible clients by name. A loop's entries go when its clients close, so
+# they keep no loop alive that its open clients did not already.
+_defaults: dict[asyncio.AbstractEventLoop, Any] = {}
+_visible: dict[asyncio.AbstractEventLoop, dict[str, Any]] = {}
+_running_loop = asyncio.get_running_loop
 # Test overrides (sessionhub.testing): name -> stack of (token, factory); the
 # last one wins, and its token keeps the clients it builds apart from others.
 _overrides: dict[str, list[tuple[int, Factory]]] = {}
@@ -120,7 +124,11 @@ def get(name: str = "default") -> Any:
     task); do not close the client yourself, sessionhub does that.
     """
     try:
-        loop = asyncio.get_running_loop()
+        if name == "default":
+            return _defaults[_running_loop()]
+        return _visible[_running_loop()][name]
+    except KeyError:
+        pass
     except RuntimeError:
         raise NoRunningLoopError(
             f"sessionhub.get({name!r}) needs a running event loop, and none is running in "
@@ -128,17 +136,10 @@ def get(name: str = "default") -> Any:
             "def view, or a coroutine run by asyncio.run()), not from a sync view or at "
             "import time."
         ) from None
-    last = _last
-    if last is not None and last[0] is loop:
-        try:
-            return last[1][name]
-        except KeyError:
-            pass
-    return _get_slow(loop, name)
+    return _get_slow(_running_loop(), name)
 
 
 def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
-    global _last
     with _lock:
         state = _states.get(loop)
         if state is None:
@@ -162,7 +163,9 @@ def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
                 state.closer = _park_closer(state)
             client = state.clients[(name, token)] = _build(name, factory, loop, state.logged)
         state.visible[name] = client
-        _last = (loop, state.visible)
+        _visible[loop] = state.visible
+        if name == "default":
+            _defaults[loop] = client
     return client
 
 
@@ -204,10 +207,10 @@ def _forget_closed_loops() -> None:
     Their clients cannot be closed any more (closing needs the loop); say so,
     and stop keeping them and their loops alive. Call with ``_lock`` held.
     """
-    global _last
     for loop, state in list(_states.items()):
         if loop.is_closed():
             del _states[loop]
+            _forget_fast_path(loop)
             if state.clients:
                 logger.warning(
                     "event loop %s was closed without loop.shutdown_asyncgens(), so its "
@@ -217,9 +220,6 @@ def _forget_closed_loops() -> None:
                     ", ".join(sorted({repr(name) for name, _ in state.clients})),
                     os.getpid(),
                 )
-    last = _last
-    if last is not None and last[0].is_closed():
-        _last = None
 
 
 def _park_closer(state: _LoopState) -> AsyncGenerator[None, None]:
@@ -248,17 +248,14 @@ async def _close_when_finalized(state: _LoopState) -> AsyncGenerator[None, None]
 
 async def _close_state(state: _LoopState) -> int:
     """Close every client of ``state``; return how many closed cleanly."""
-    global _last
     loop = asyncio.get_running_loop()
     with _lock:
         clients, state.clients, state.closer = state.clients, {}, None
         state.visible.clear()
+        _forget_fast_path(loop)
         # At loop end this also refuses new clients from here on: one opened
         # now would never be closed.
         state.finished = True
-        last = _last
-        if last is not None and last[0] is loop:
-            _last = None
     closed = await asyncio.gather(
         *(_close_client(name, client, loop, state.logged) for (name, _), client in clients.items())
     )
@@ -353,10 +350,15 @@ def _pop_override(name: str, token: int) -> None:
 
 
 def _forget_visible(name: str) -> None:
-    global _last
     for state in _states.values():
         state.visible.pop(name, None)
-    _last = None
+    if name == "default":
+        _defaults.clear()
+
+
+def _forget_fast_path(loop: asyncio.AbstractEventLoop) -> None:
+    _defaults.pop(loop, None)
+    _visible.pop(loop, None)
 
 
 _tokens = itertools.count(1)

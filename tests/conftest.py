@@ -33,4 +33,5 @@ def _no_leaks() -> Iterator[None]:
     gc.collect()
     left_open = open_sessions()
     assert not left_open, f"test left {len(left_open)} session(s) open"
-    assert hub._last is None, "the fast path still points at a loop whose session closed"
+    assert not hub._defaults, "the fast path still points at a loop whose clients closed"
+    assert not hub._visible, "the fast path still points at a loop whose clients closed"
