@@ -45,6 +45,10 @@ DEMO_UPSTREAM_TIMEOUT = float(os.environ.get("DEMO_UPSTREAM_TIMEOUT", "10"))
 SESSIONHUB = {
     "default": {"TIMEOUT": DEMO_UPSTREAM_TIMEOUT},
 }
+# Shutdown (README, "Running in production"): seconds to keep serving after
+# SIGTERM with the health view at 503, and the bound on closing clients.
+SESSIONHUB_DRAIN_SECONDS = float(os.environ.get("SESSIONHUB_DRAIN_SECONDS", "0"))
+SESSIONHUB_CLOSE_TIMEOUT = float(os.environ.get("SESSIONHUB_CLOSE_TIMEOUT", "5"))
 
 LOGGING = {
     "version": 1,

@@ -20,15 +20,17 @@ def _int_env(name: str, default: int) -> int:
 
 
 wsgi_app = "config.asgi:application"
-# uvicorn.workers is deprecated; the uvicorn-worker package is its successor.
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn-worker's worker (the successor of uvicorn.workers), plus a drain
+# period and a shutdown that fits within graceful_timeout.
+worker_class = "sessionhub.workers.UvicornWorker"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
 # WEB_CONCURRENCY is the name gunicorn itself and most platforms use.
 workers = _int_env("WEB_CONCURRENCY", 2)
-# Seconds a worker gets after SIGTERM to finish its requests and run the
-# lifespan shutdown (which closes its session) before gunicorn kills it. The
-# uvicorn worker waits for open requests without a limit of its own, so keep
-# upstream timeouts well below this.
+# Seconds a worker gets after SIGTERM to drain (SESSIONHUB_DRAIN_SECONDS),
+# finish its requests and run the lifespan shutdown, whose closing of clients
+# is bounded by SESSIONHUB_CLOSE_TIMEOUT, before gunicorn kills it. Requests
+# still running after graceful_timeout - drain - close timeout - 1 s are
+# cancelled. Keep upstream timeouts below that.
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 timeout = _int_env("GUNICORN_TIMEOUT", 60)
 keepalive = _int_env("GUNICORN_KEEPALIVE", 5)

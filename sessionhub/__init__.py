@@ -9,6 +9,7 @@ from sessionhub.hub import (
     UnknownClientError,
     get,
 )
+from sessionhub.stats import stats
 
 __all__ = [
     "LifespanFinishedError",
@@ -16,4 +17,5 @@ __all__ = [
     "SessionhubError",
     "UnknownClientError",
     "get",
+    "stats",
 ]

@@ -59,6 +59,7 @@ class LifespanASGIHandler(ASGIHandler):
                     logger.info("lifespan started (pid %d)", os.getpid())
                     await send({"type": "lifespan.startup.complete"})
                 case "lifespan.shutdown":
+                    hub._begin_shutdown()
                     try:
                         failures = await self._dispatch(lifespan_finished, scope, state)
                     finally:

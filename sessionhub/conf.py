@@ -129,6 +129,26 @@ _OWNED_KEYWORDS = {
 }
 
 
+CLOSE_TIMEOUT = 5.0
+
+
+def close_timeout() -> float:
+    """``SESSIONHUB_CLOSE_TIMEOUT``: seconds closing a loop's clients may take.
+
+    A wrong value (reported by ``sessionhub.E009``) counts as the default, so
+    that clients still get closed.
+    """
+    value = getattr(settings, "SESSIONHUB_CLOSE_TIMEOUT", CLOSE_TIMEOUT)
+    return float(value) if _number(value) and value > 0 else CLOSE_TIMEOUT
+
+
+def drain_seconds() -> float:
+    """``SESSIONHUB_DRAIN_SECONDS``: how long sessionhub's gunicorn worker keeps serving
+    after SIGTERM, answering 503 on the health view (``sessionhub.E009``)."""
+    value = getattr(settings, "SESSIONHUB_DRAIN_SECONDS", 0)
+    return float(value) if _number(value) and value >= 0 else 0.0
+
+
 def _raw_setting() -> object:
     return getattr(settings, "SESSIONHUB", None)
 
@@ -166,7 +186,29 @@ def client_config(name: str) -> ClientConfig:
 
 
 def problems() -> list[Problem]:
-    """Everything wrong with the ``SESSIONHUB`` setting, for the system checks."""
+    """Everything wrong with the ``SESSIONHUB`` settings, for the system checks."""
+    return _shutdown_problems() + _clients_problems()
+
+
+def _shutdown_problems() -> list[Problem]:
+    found: list[Problem] = []
+    for name, default, low in (
+        ("SESSIONHUB_CLOSE_TIMEOUT", CLOSE_TIMEOUT, "greater than 0"),
+        ("SESSIONHUB_DRAIN_SECONDS", 0, "0 or more"),
+    ):
+        value = getattr(settings, name, default)
+        if not _number(value) or value < 0 or (value == 0 and low == "greater than 0"):
+            found.append(
+                (
+                    "sessionhub.E009",
+                    f"{name} must be a number of seconds {low}, not {value!r}.",
+                    f"The default is {default}; see the README's Running in production.",
+                )
+            )
+    return found
+
+
+def _clients_problems() -> list[Problem]:
     raw = _raw_setting()
     if raw is None:
         return []

@@ -19,16 +19,20 @@ shutdown, and the generator's ``finally`` closes the clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
 import os
+import socket
+import struct
 import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, Protocol
 
+import aiohttp
 from django.utils.module_loading import import_string
 
 from sessionhub import conf
@@ -72,7 +76,7 @@ class _LoopState:
     ``WeakKeyDictionary`` keyed by that loop.
     """
 
-    __slots__ = ("clients", "closer", "finished", "lifespans", "logged", "visible")
+    __slots__ = ("clients", "closer", "finished", "lifespans", "logged", "stopping", "visible")
 
     def __init__(self) -> None:
         # Every client built on this loop and not yet closed, keyed by
@@ -85,6 +89,9 @@ class _LoopState:
         # Lifespans running on this loop (usually 0 or 1; a test may run
         # several apps' lifespans on one loop).
         self.lifespans = 0
+        # Shutdown has begun: the server is draining or sent lifespan.shutdown.
+        # The health view answers 503 from here on.
+        self.stopping = False
         # Closed for good: the last lifespan finished, or the loop is winding
         # down. A new lifespan on the loop reopens it.
         self.finished = False
@@ -256,10 +263,76 @@ async def _close_state(state: _LoopState) -> int:
         # At loop end this also refuses new clients from here on: one opened
         # now would never be closed.
         state.finished = True
-    closed = await asyncio.gather(
-        *(_close_client(name, client, loop, state.logged) for (name, _), client in clients.items())
-    )
-    return sum(closed)
+    if not clients:
+        return 0
+    # Note each client's connections now: closing forgets them, and they are
+    # what must be aborted if closing hangs.
+    jobs = {
+        asyncio.ensure_future(_close_client(name, client, loop, state.logged)): (
+            name,
+            _transports(client),
+        )
+        for (name, _), client in clients.items()
+    }
+    bound = conf.close_timeout()
+    done, pending = await asyncio.wait(jobs, timeout=bound)
+    if pending:
+        # Closing has already asked them to close (is_closing() is true): they
+        # wait to flush data that the upstream does not read.
+        transports = [t for task in pending for t in jobs[task][1]]
+        logger.warning(
+            "closing client(s) %s took longer than SESSIONHUB_CLOSE_TIMEOUT (%s s); aborting "
+            "its %d connection(s) (pid %d, loop %s)",
+            ", ".join(sorted(repr(jobs[task][0]) for task in pending)),
+            bound,
+            len(transports),
+            os.getpid(),
+            _loop_name(loop),
+        )
+        for transport in transports:
+            _reset(transport)
+        # Aborted connections report connection_lost at once, which is what
+        # the closes were waiting for; whatever still waits is cancelled.
+        finished, pending = await asyncio.wait(pending, timeout=1.0)
+        done |= finished
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+    return sum(task.result() for task in done)
+
+
+class _Transport(Protocol):
+    # asyncio's transports and uvloop's (which are not asyncio.Transport).
+    def abort(self) -> None: ...
+    def get_extra_info(self, name: str) -> Any: ...
+
+
+def _reset(transport: _Transport) -> None:
+    """Abort a connection with a TCP reset, dropping what it still had to send.
+
+    A plain abort closes the socket, and the kernel would go on trying to send
+    the unsent data to the upstream that does not read it.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _transports(client: Any) -> list[_Transport]:
+    """The open connections of an aiohttp session (none known for other clients).
+
+    aiohttp has no public list of them; read its connector's pools defensively.
+    """
+    connector = getattr(client, "connector", None)
+    if not isinstance(connector, aiohttp.BaseConnector):
+        return []
+    protocols = [proto for pool in getattr(connector, "_conns", {}).values() for proto, _ in pool]
+    protocols += list(getattr(connector, "_acquired", ()))
+    transports: list[Any] = [getattr(proto, "transport", None) for proto in protocols]
+    return [t for t in transports if callable(getattr(t, "abort", None))]
 
 
 async def _close_client(
@@ -298,8 +371,32 @@ def _start_lifespan() -> None:
     with _lock:
         state = _states.setdefault(loop, _LoopState())
         state.lifespans += 1
-        state.finished = False
+        state.finished = state.stopping = False
         state.logged = logging.INFO
+
+
+def _begin_shutdown() -> None:
+    """Note that the server on the running loop has begun to shut down."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        state = _states.get(loop)
+        if state is not None and not state.stopping:
+            state.stopping = True
+            logger.info("shutdown begun (pid %d, loop %s)", os.getpid(), _loop_name(loop))
+
+
+def _serving() -> bool:
+    """Whether a lifespan runs on the running loop and its shutdown has not begun."""
+    state = _states.get(asyncio.get_running_loop())
+    return state is not None and state.lifespans > 0 and not state.stopping
+
+
+def _clients() -> dict[str, Any]:
+    """The configured clients built on the running loop, by name."""
+    state = _states.get(asyncio.get_running_loop())
+    if state is None:
+        return {}
+    return {name: client for (name, token), client in state.clients.items() if token == 0}
 
 
 async def _end_lifespan() -> int:

@@ -123,3 +123,44 @@ def assert_clean(log: str) -> None:
     """No leaked sessions, connectors or tasks, and no tracebacks, in a server log."""
     found = UNCLEAN.findall(log)
     assert not found, f"server log has {found}:\n{log}"
+
+
+def tcp_connections(remote_port: int) -> list[tuple[str, int]]:
+    """IPv4 TCP connections to ``remote_port`` on this host: (state, bytes queued to send).
+
+    Read from the kernel (/proc/net/tcp); state "01" is ESTABLISHED.
+    """
+    found = []
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if int(fields[2].rpartition(":")[2], 16) == remote_port:
+                found.append((fields[3], int(fields[4].partition(":")[0], 16)))
+    return found
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its children (gunicorn's master and its workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                    # The ppid is the second field after the parenthesized name.
+                    if int(stat.read().rpartition(")")[2].split()[1]) == root:
+                        children.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return [root, *children]
+
+
+def open_fds(pids: list[int]) -> int:
+    """File descriptors open in ``pids`` (those that still exist)."""
+    total = 0
+    for pid in pids:
+        try:
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+        except FileNotFoundError:
+            continue
+    return total

@@ -24,6 +24,9 @@ class Upstream:
     peers: set[tuple[str, int]] = field(default_factory=set)
     # The headers of every request, in order.
     headers: list[dict[str, str]] = field(default_factory=list)
+    # Requests held at /gate until release() (set by running_upstream).
+    waiting: int = 0
+    release: Callable[[], object] = lambda: None
 
     @property
     def url(self) -> str:
@@ -63,6 +66,20 @@ def running_upstream(ssl_context: ssl.SSLContext | None = None) -> Iterator[Upst
         await asyncio.sleep(float(request.query.get("seconds", "1")))
         return web.json_response({"ok": True})
 
+    gate = asyncio.Event()
+
+    async def gated(request: web.Request) -> web.Response:
+        """Answer once the test calls ``upstream.release()``, ``?after=`` seconds later."""
+        upstream.waiting += 1
+        try:
+            await gate.wait()
+        finally:
+            upstream.waiting -= 1
+        await asyncio.sleep(float(request.query.get("after", "0")))
+        return web.json_response({"ok": True, "gated": True})
+
+    upstream.release = lambda: loop.call_soon_threadsafe(gate.set)
+
     async def set_cookie(request: web.Request) -> web.Response:
         response = web.json_response({"ok": True})
         response.set_cookie("sid", request.query.get("value", "user-a"))
@@ -74,6 +91,7 @@ def running_upstream(ssl_context: ssl.SSLContext | None = None) -> Iterator[Upst
         app.router.add_get("/echo", echo)
         app.router.add_get("/echo/{tail:.*}", echo)
         app.router.add_get("/slow", slow)
+        app.router.add_get("/gate", gated)
         app.router.add_get("/set-cookie", set_cookie)
         # A slow handler still running at the end must not hold the test up.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)

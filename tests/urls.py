@@ -7,5 +7,6 @@ from tests import views
 urlpatterns = [
     path("fetch/<str:client>/", views.fetch, name="fetch"),
     path("search/", views.search, name="search"),
+    path("upload/", views.upload, name="upload"),
     path("", include("config.urls")),
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 from typing import Any
 
 import aiohttp
@@ -9,10 +12,38 @@ from django.http import HttpRequest, JsonResponse
 
 import sessionhub
 
+logger = logging.getLogger("sessionhub.tests")
+
 
 async def fetch(request: HttpRequest, client: str) -> JsonResponse:
     """Fetch ``?url=`` with client ``client``; answer with the upstream's JSON."""
     return JsonResponse(await fetch_json(sessionhub.get(client), request.GET["url"]))
+
+
+# Uploads started by upload(), kept so they are not garbage-collected.
+_uploads: set[asyncio.Task[None]] = set()
+
+
+async def upload(request: HttpRequest) -> JsonResponse:
+    """Start POSTing ``?bytes=`` bytes to ``?url=`` in the background, and answer at once.
+
+    Against an upstream that never reads, the upload never finishes: the
+    connection still has data to send when the worker closes its clients.
+    """
+    session = sessionhub.get()
+    body = io.BytesIO(b"x" * int(request.GET["bytes"]))
+
+    async def send() -> None:
+        try:
+            async with session.post(request.GET["url"], data=body, timeout=None):
+                pass
+        except aiohttp.ClientError as exc:
+            logger.info("upload ended: %r", exc)
+
+    task = asyncio.create_task(send())
+    _uploads.add(task)
+    task.add_done_callback(_uploads.discard)
+    return JsonResponse({"started": True}, status=202)
 
 
 async def search(request: HttpRequest) -> JsonResponse:
