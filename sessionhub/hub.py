@@ -314,10 +314,9 @@ def _reset(transport: _Transport) -> None:
     A plain abort closes the socket, and the kernel would go on trying to send
     the unsent data to the upstream that does not read it.
     """
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    linger = struct.pack("ii", 1, 0)
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no socket
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
     transport.abort()
 
 

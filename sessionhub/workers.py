@@ -57,12 +57,12 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
                 MARGIN,
                 os.getpid(),
             )
-        self.config.timeout_graceful_shutdown = max(1, round(requests))
+        self.config.timeout_graceful_shutdown = max(1, int(requests))
         self.config.app = self.wsgi
-        server = _DrainingServer(self.config, drain)
+        self.server = _DrainingServer(self.config, drain)
         self._install_sigquit_handler()
-        await server.serve(sockets=self.sockets)
-        if not server.started:
+        await self.server.serve(sockets=self.sockets)
+        if not self.server.started:  # pragma: no cover - uvicorn exits with 3 itself first
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 

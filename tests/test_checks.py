@@ -245,3 +245,26 @@ def test_without_asgi_application_the_settings_package_s_asgi_module_is_checked(
     with override_settings(SETTINGS_MODULE=settings_module):
         del settings.ASGI_APPLICATION  # type: ignore[misc]
         assert ids(check_asgi_application(None)) == expected
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SESSIONHUB_CLOSE_TIMEOUT", 0),
+        ("SESSIONHUB_CLOSE_TIMEOUT", "5"),
+        ("SESSIONHUB_DRAIN_SECONDS", -1),
+        ("SESSIONHUB_DRAIN_SECONDS", None),
+    ],
+)
+def test_shutdown_settings_must_be_seconds(setting: str, value: object) -> None:
+    with override_settings(**{setting: value}):
+        messages = check_settings(None)
+        output = run_check()
+    assert ids(messages) == ["sessionhub.E009"]
+    assert messages[0].msg.startswith(f"{setting} must be a number of seconds")
+    assert "(sessionhub.E009)" in output
+
+
+def test_shutdown_settings_of_0_drain_and_a_positive_bound_pass() -> None:
+    with override_settings(SESSIONHUB_CLOSE_TIMEOUT=0.5, SESSIONHUB_DRAIN_SECONDS=0):
+        assert check_settings(None) == []

@@ -80,3 +80,12 @@ async def test_a_factory_must_return_something_sessionhub_can_close() -> None:
 
 def unclosable(config: conf.ClientConfig) -> object:
     return object()
+
+
+def test_shutdown_settings_fall_back_to_their_defaults_when_wrong() -> None:
+    # The check reports them; closing must still happen, with a sane bound.
+    assert (conf.close_timeout(), conf.drain_seconds()) == (5.0, 0.0)
+    with override_settings(SESSIONHUB_CLOSE_TIMEOUT=-1, SESSIONHUB_DRAIN_SECONDS="3"):
+        assert (conf.close_timeout(), conf.drain_seconds()) == (5.0, 0.0)
+    with override_settings(SESSIONHUB_CLOSE_TIMEOUT=2, SESSIONHUB_DRAIN_SECONDS=3):
+        assert (conf.close_timeout(), conf.drain_seconds()) == (2.0, 3.0)

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import logging
+import socket
 import threading
+import time
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 
 import aiohttp
 import pytest
@@ -329,3 +332,74 @@ async def test_a_client_that_fails_to_close_is_logged_and_the_others_still_close
     assert failure.getMessage().startswith("closing client 'broken' (tests.test_hub.BrokenClose)")
     assert failure.exc_info is not None
     assert "OSError: socket already gone" in caplog.text
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that completes handshakes but never reads: an upload to it never ends."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@override_settings(SESSIONHUB_CLOSE_TIMEOUT=0.3)
+async def test_closing_past_the_bound_resets_the_connections_still_open(
+    silent_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub._start_lifespan()
+    session = sessionhub.get()
+    outcome: list[BaseException] = []
+
+    async def upload() -> None:
+        try:
+            async with session.post(
+                f"http://127.0.0.1:{silent_port}/", data=io.BytesIO(b"x" * 2**24), timeout=None
+            ):
+                pass
+        except aiohttp.ClientError as exc:
+            outcome.append(exc)
+
+    task = asyncio.create_task(upload())
+    async with asyncio.timeout(10):
+        while not session.connector._acquired:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # let the send buffers fill
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="sessionhub"):
+        assert await hub._end_lifespan() == 1
+    assert 0.3 <= time.perf_counter() - started < 1.3
+    assert "took longer than SESSIONHUB_CLOSE_TIMEOUT (0.3 s); aborting its 1 connection" in (
+        caplog.text
+    )
+    await task
+    assert len(outcome) == 1  # the upload failed instead of hanging
+    assert session.closed
+
+
+class NeverCloses:
+    def __init__(self, config: object) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        await asyncio.Event().wait()
+
+
+@override_settings(
+    SESSIONHUB={"default": {}, "stuck": {"FACTORY": "tests.test_hub.NeverCloses"}},
+    SESSIONHUB_CLOSE_TIMEOUT=0.2,
+)
+async def test_a_close_that_outlives_the_bound_and_the_reset_is_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub._start_lifespan()
+    await hub.open_on_startup()
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="sessionhub"):
+        assert await hub._end_lifespan() == 1  # "default" closed, "stuck" did not
+    assert time.perf_counter() - started < 2.5
+    assert "closing client(s) 'stuck' took longer" in caplog.text
