@@ -104,7 +104,7 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
 
 
 def test_sigterm_under_load_finishes_every_request_and_closes_every_session(
-    upstream: Upstream,
+    upstream: Upstream, record_property: Any
 ) -> None:
     graceful = 15
     env = {
@@ -126,6 +126,7 @@ def test_sigterm_under_load_finishes_every_request_and_closes_every_session(
             upstream.release()
         statuses = load.result(70)
         code, seconds = stopping.result(graceful + 10)
+    record_property("shutdown_seconds", round(seconds, 2))
     assert statuses == {200: 200}, statuses
     assert code == 0
     assert seconds < graceful, f"gunicorn took {seconds:.1f} s, graceful_timeout is {graceful}"
@@ -154,7 +155,9 @@ def silent_upstream() -> Iterator[int]:
         listener.close()
 
 
-def test_the_close_bound_aborts_a_connection_that_never_finishes(silent_upstream: int) -> None:
+def test_the_close_bound_aborts_a_connection_that_never_finishes(
+    silent_upstream: int, record_property: Any
+) -> None:
     env = {
         "WEB_CONCURRENCY": "1",
         "SESSIONHUB_CLOSE_TIMEOUT": "1",
@@ -171,6 +174,7 @@ def test_the_close_bound_aborts_a_connection_that_never_finishes(silent_upstream
         )
         code, seconds = stop(server)
     log = server.log
+    record_property("shutdown_seconds", round(seconds, 2))
     assert code == 0
     # Stopped by the 1 s bound, not by gunicorn's 20 s graceful_timeout.
     assert seconds < 4, f"gunicorn took {seconds:.1f} s"
@@ -255,7 +259,9 @@ def test_the_health_view_turns_503_when_shutdown_begins(upstream: Upstream) -> N
     assert_clean(server.log)
 
 
-def test_recycled_workers_keep_descriptors_and_connections_flat(upstream: Upstream) -> None:
+def test_recycled_workers_keep_descriptors_and_connections_flat(
+    upstream: Upstream, record_property: Any
+) -> None:
     duration, concurrency = 30.0, 4
     env = {
         "WEB_CONCURRENCY": "2",
@@ -285,6 +291,16 @@ def test_recycled_workers_keep_descriptors_and_connections_flat(upstream: Upstre
     fds, connections = zip(*samples, strict=True)
     third = len(samples) // 3
     early, late = sorted(fds[:third]), sorted(fds[-third:])
+    for name, value in [
+        ("requests", statuses.total()),
+        ("workers", len(created)),
+        ("fds_early_median", early[len(early) // 2]),
+        ("fds_late_median", late[len(late) // 2]),
+        ("fds_max", max(fds)),
+        ("upstream_connections_max", max(connections)),
+        ("upstream_connections_total", len(upstream.peers)),
+    ]:
+        record_property(name, value)
     assert late[len(late) // 2] <= early[len(early) // 2] + 8, (early, late)
     assert max(fds) <= 2 * early[len(early) // 2], fds
     # Two workers, and a retiring one, each with at most `concurrency` connections.
