@@ -217,3 +217,47 @@ async def test_tls_verification_follows_verify_and_ca_bundle(
         with pytest.raises((aiohttp.ClientConnectorCertificateError, httpx.ConnectError)):
             await fetch_json(client, url)
         assert tls_upstream.requests == 0
+
+
+async def test_aiohttp_options_reach_the_session_and_its_connector() -> None:
+    options = {
+        "BASE_URL": "https://api.example.com/v1/",
+        "TIMEOUT": 4,
+        "CONNECT_TIMEOUT": 1.5,
+        "READ_TIMEOUT": 2,
+        "LIMIT": 12,
+        "LIMIT_PER_HOST": 6,
+        "KEEPALIVE_TIMEOUT": 7,
+        "TTL_DNS_CACHE": None,
+        "RAISE_FOR_STATUS": True,
+        "TRUST_ENV": True,
+        "OPTIONS": {"read_bufsize": 2**17},
+    }
+    with override_settings(SESSIONHUB={"default": options}):
+        session: aiohttp.ClientSession = sessionhub.get()
+    connector = session.connector
+    assert isinstance(connector, aiohttp.TCPConnector)
+    assert str(session._base_url) == "https://api.example.com/v1/"
+    assert session.timeout == aiohttp.ClientTimeout(total=4, sock_connect=1.5, sock_read=2)
+    assert (connector.limit, connector.limit_per_host) == (12, 6)
+    assert connector._keepalive_timeout == 7
+    assert connector.use_dns_cache and connector._cached_hosts._ttl is None
+    assert session._raise_for_status is True
+    assert session.trust_env is True
+    assert session._read_bufsize == 2**17
+    assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
+
+
+async def test_trust_env_sends_requests_through_the_environment_s_proxy(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The local upstream stands in for a proxy: it answers the absolute-form
+    # request for a host that does not exist.
+    monkeypatch.setenv("HTTP_PROXY", upstream.url_for("/"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with override_settings(SESSIONHUB={"default": {"TRUST_ENV": True}}):
+        session = sessionhub.get()
+    body = await fetch_json(session, "http://upstream.sessionhub.invalid/echo")
+    assert body["path"] == "/echo"
+    assert body["headers"]["Host"] == "upstream.sessionhub.invalid"
