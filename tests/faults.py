@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from tests.threads import loop_thread
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 # Promise 1000 bytes, send 10, then reset the connection.
@@ -36,9 +37,6 @@ class FaultyUpstream:
 def running_faulty_upstream() -> Iterator[FaultyUpstream]:
     """Serve for the block. ``mode = "refuse"`` stops listening and drops every connection."""
     upstream = FaultyUpstream()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop = asyncio.Event()
     writers: set[asyncio.StreamWriter] = set()
     # Reserve the port: "refuse" closes the listener, "ok" opens it again there.
     probe = socket.socket()
@@ -52,8 +50,8 @@ def running_faulty_upstream() -> Iterator[FaultyUpstream]:
             while await reader.readuntil(b"\r\n\r\n"):
                 mode = upstream.mode
                 upstream.seen[mode] += 1
-                if mode == "hang":
-                    await stop.wait()
+                if mode == "hang":  # never answer; wait for the client to give up
+                    await reader.read()
                     return
                 if mode == "reset":
                     writer.write(PARTIAL + b"0123456789")
@@ -70,7 +68,7 @@ def running_faulty_upstream() -> Iterator[FaultyUpstream]:
             writers.discard(writer)
             writer.close()
 
-    async def serve() -> None:
+    async def serve(ready: Callable[[], None], stop: asyncio.Event) -> None:
         server: asyncio.Server | None = None
         while not stop.is_set():
             listening = upstream.mode != "refuse"
@@ -79,7 +77,7 @@ def running_faulty_upstream() -> Iterator[FaultyUpstream]:
                     handle, "127.0.0.1", upstream.port, reuse_address=True
                 )
                 upstream.listening = True
-                ready.set()
+                ready()
             elif not listening and server is not None:
                 server.close()
                 for writer in list(writers):
@@ -94,21 +92,5 @@ def running_faulty_upstream() -> Iterator[FaultyUpstream]:
                 writer.transport.abort()
             await server.wait_closed()
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(serve())
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    thread = threading.Thread(target=run, name="faulty-upstream", daemon=True)
-    thread.start()
-    try:
-        if not ready.wait(10):
-            raise RuntimeError("faulty upstream did not start")
+    with loop_thread("faulty-upstream", serve):
         yield upstream
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        assert not thread.is_alive(), "faulty upstream thread did not stop"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.threads import loop_thread
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -40,10 +41,6 @@ class Upstream:
 def running_upstream(ssl_context: ssl.SSLContext | None = None) -> Iterator[Upstream]:
     """Serve the upstream (over TLS with ``ssl_context``) for the block; stop it afterwards."""
     upstream = Upstream()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    failure: list[BaseException] = []
 
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -78,14 +75,12 @@ def running_upstream(ssl_context: ssl.SSLContext | None = None) -> Iterator[Upst
         await asyncio.sleep(float(request.query.get("after", "0")))
         return web.json_response({"ok": True, "gated": True})
 
-    upstream.release = lambda: loop.call_soon_threadsafe(gate.set)
-
     async def set_cookie(request: web.Request) -> web.Response:
         response = web.json_response({"ok": True})
         response.set_cookie("sid", request.query.get("value", "user-a"))
         return response
 
-    async def serve() -> None:
+    async def serve(ready: Callable[[], None], stop: asyncio.Event) -> None:
         app = web.Application(middlewares=[record])
         app.router.add_get("/json", handle)
         app.router.add_get("/echo", echo)
@@ -101,30 +96,11 @@ def running_upstream(ssl_context: ssl.SSLContext | None = None) -> Iterator[Upst
             await site.start()
             assert runner.addresses
             upstream.port = runner.addresses[0][1]
-            ready.set()
+            ready()
             await stop.wait()
         finally:
             await runner.cleanup()
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(serve())
-        except BaseException as exc:  # surfaced by the main thread
-            failure.append(exc)
-            ready.set()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    thread = threading.Thread(target=run, name="upstream", daemon=True)
-    thread.start()
-    try:
-        if not ready.wait(10) or failure:
-            raise RuntimeError(f"upstream did not start: {failure!r}")
+    with loop_thread("upstream", serve) as loop:
+        upstream.release = lambda: loop.call_soon_threadsafe(gate.set)
         yield upstream
-    finally:
-        with suppress(RuntimeError):  # the loop already stopped on its own
-            loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        assert not thread.is_alive(), "upstream thread did not stop"
