@@ -1,0 +1,89 @@
+"""What a benchmark run does, in order: phases of interleaved runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.variants import LOCAL, REMOTE, Variant
+
+__all__ = ["Phase", "RunSpec", "Settings", "build"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes a benchmark run."""
+
+    rounds: int = 3
+    warmup_s: int = 1
+    duration_s: int = 5
+    concurrencies: tuple[int, ...] = (32, 128)
+    schemes: tuple[str, ...] = ("http", "https")
+    # Each server's first load, before its first measured run (imports, pools).
+    burn_in_s: int = 2
+    upstream_delay_ms: float = 0.0
+    remote: bool = True
+    remote_rtt_ms: float = 20.0
+    # Few enough that the server is not saturated: latency then shows what the
+    # network costs, not how long requests queue (which would just be req/s again).
+    remote_concurrency: int = 8
+    micro_number: int = 1_000_000
+    micro_repeat: int = 7
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One measured run of one variant."""
+
+    phase: str  # "local" or "remote"
+    scheme: str
+    concurrency: int
+    variant: Variant
+    round: int
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Runs that share one upstream address, and so one set of servers."""
+
+    name: str
+    scheme: str
+    variants: tuple[Variant, ...]
+    runs: list[RunSpec] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        if self.name == "remote":
+            return f"remote API ({self.scheme.upper()} through the latency proxy)"
+        return f"local upstream over {self.scheme.upper()}"
+
+
+def build(settings: Settings) -> list[Phase]:
+    """The phases, with each round running every variant once (A B C D E, A B C D E, ...)."""
+    phases = [
+        Phase(
+            "local",
+            scheme,
+            LOCAL,
+            [
+                RunSpec("local", scheme, concurrency, variant, round_)
+                for round_ in range(1, settings.rounds + 1)
+                for concurrency in settings.concurrencies
+                for variant in LOCAL
+            ],
+        )
+        for scheme in settings.schemes
+    ]
+    if settings.remote:
+        phases.append(
+            Phase(
+                "remote",
+                "https",
+                REMOTE,
+                [
+                    RunSpec("remote", "https", settings.remote_concurrency, variant, round_)
+                    for round_ in range(1, settings.rounds + 1)
+                    for variant in REMOTE
+                ],
+            )
+        )
+    return phases
