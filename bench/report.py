@@ -1,0 +1,211 @@
+"""Write the results: JSON with every run, and a Markdown summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.plan import Settings
+from bench.runner import Outcome
+from bench.summary import Group, Target
+from bench.variants import LOCAL
+
+__all__ = ["Report", "markdown", "write_json", "write_markdown"]
+
+_LABELS = {variant.key: variant.label for variant in LOCAL}
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a benchmark run found, and where and how."""
+
+    command: str
+    date: str
+    machine: dict[str, Any]
+    settings: Settings
+    outcome: Outcome
+    groups: Sequence[Group]
+    targets: Sequence[Target]
+
+
+def write_json(path: Path, report: Report) -> None:
+    """Everything, including every single run, for whoever wants to dig."""
+    settings, outcome, groups, targets = (
+        report.settings,
+        report.outcome,
+        report.groups,
+        report.targets,
+    )
+    data = {
+        "command": report.command,
+        "date": report.date,
+        "machine": report.machine,
+        "settings": dataclasses.asdict(settings),
+        "wall_s": round(outcome.wall_s, 1),
+        "targets": [{**dataclasses.asdict(t), "met": t.met} for t in targets],
+        "groups": [dataclasses.asdict(g) for g in groups],
+        "runs": [
+            {
+                **dataclasses.asdict(run),
+                "connections_per_request": run.connections_per_request,
+                "steady_connections_per_request": run.steady_connections_per_request,
+            }
+            for run in outcome.runs
+        ],
+        "microbench": outcome.microbench,
+        "server_trouble": outcome.server_trouble,
+    }
+    path.write_text(json.dumps(_finite(data), indent=2) + "\n", encoding="utf-8")
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a ratio with nothing to divide by) becomes null, which JSON has."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def write_markdown(path: Path, report: Report, chart: str | None) -> None:
+    """The tables the README shows."""
+    path.write_text(markdown(report, chart), encoding="utf-8")
+
+
+def markdown(report: Report, chart: str | None) -> str:
+    """The Markdown text of the results; ``chart`` is the image's path relative to it."""
+    settings, outcome, groups, targets = (
+        report.settings,
+        report.outcome,
+        report.groups,
+        report.targets,
+    )
+    machine = report.machine
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    lines = [
+        "# sessionhub benchmark results",
+        "",
+        f"Made by `{report.command}` on {report.date} in {outcome.wall_s / 60:.1f} minutes, "
+        f"at commit `{machine['sessionhub_commit']}`.",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"{machine['os']}, kernel {machine['kernel']}. Python {machine['python']}, "
+        f"{packages}; {machine['wrk']}. Pinning: {machine['pinning']}. Load average at "
+        f"start: {', '.join(str(x) for x in machine['load_average_at_start'])}.",
+        "",
+    ]
+    if chart:
+        lines += [f"![Requests per second and remote-API latency]({chart})", ""]
+    lines += [
+        "## A Django async view proxying to a local upstream",
+        "",
+        f"Each variant is its own uvicorn process (uvloop, httptools, one worker) with the "
+        f"same Django settings. wrk (one thread) loads it for {settings.duration_s} s after a "
+        f"{settings.warmup_s} s warm-up; every variant runs {settings.rounds} times, "
+        f"interleaved with the others. req/s is the median run, with the slowest and "
+        f"fastest; p50 and p99 are medians over the runs. New conns/req is the TCP "
+        f"connections the upstream accepted per request it served, over the whole run and "
+        f"in steady state (leaving out the first and last second). The whole-run figure of "
+        f"a pooled session includes the connections it reopens after the previous load "
+        f"stopped: wrk drops its connections mid-request, Django cancels those views, and "
+        f"aiohttp closes an upstream connection whose answer was not read. The upstream "
+        f"answers {_delay(settings)}.",
+        "",
+    ]
+    local = [g for g in groups if g.phase == "local"]
+    for scheme, concurrency in sorted({(g.scheme, g.concurrency) for g in local}):
+        members = [g for g in local if (g.scheme, g.concurrency) == (scheme, concurrency)]
+        ours = next((g.rps for g in members if g.variant == "sessionhub"), float("nan"))
+        lines += [
+            f"### {scheme.upper()}, {concurrency} connections",
+            "",
+            "| Variant | req/s (min–max) | × sessionhub | p50 ms | p99 ms | errors "
+            "| new conns/req (whole / steady) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {_LABELS[g.variant]} | {g.rps:,.0f} ({g.rps_min:,.0f}–{g.rps_max:,.0f}) "
+            f"| {g.rps / ours:.2f} | {g.p50_ms:.1f} | {g.p99_ms:.1f} | {g.errors} "
+            f"| {_conns(g)} |"
+            for g in members
+        ]
+        lines.append("")
+    remote = [g for g in groups if g.phase == "remote"]
+    if remote:
+        lines += [
+            f"## Remote API: HTTPS with a {settings.remote_rtt_ms:g} ms round trip",
+            "",
+            f"The same views, calling the HTTPS upstream through a proxy on loopback that "
+            f"delays every packet by {settings.remote_rtt_ms / 2:g} ms each way and holds "
+            f"every new connection for one round trip (the TCP handshake), so each new "
+            f"connection pays its TCP and TLS round trips as it would across the internet. "
+            f"{remote[0].concurrency} connections, so that the server is not saturated and "
+            f"latency shows what the network costs.",
+            "",
+            "| Variant | p50 ms | p99 ms | req/s (min–max) | errors "
+            "| new conns/req (whole / steady) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {_LABELS[g.variant]} | {g.p50_ms:.1f} | {g.p99_ms:.1f} "
+            f"| {g.rps:,.0f} ({g.rps_min:,.0f}–{g.rps_max:,.0f}) | {g.errors} "
+            f"| {_conns(g)} |"
+            for g in remote
+        ]
+        lines.append("")
+    micro = outcome.microbench
+    if micro:
+        ns = micro["ns_per_call"]
+        base = ns["dict keyed by running loop"]
+        lines += [
+            "## `sessionhub.get()` on a warm loop",
+            "",
+            f"ns per call inside a coroutine on a running {micro['loop']} loop: best of "
+            f"{micro['repeat']} × {micro['number']:,} calls with `timeit`, minus its empty "
+            f"loop ({micro['empty_loop_ns']:.1f} ns).",
+            "",
+            "| What | Statement | ns/call | × dict keyed by loop |",
+            "| --- | --- | ---: | ---: |",
+        ]
+        lines += [
+            f"| {name} | `{micro['statements'][name]}` | {value:.1f} | {value / base:.2f} |"
+            for name, value in ns.items()
+        ]
+        lines.append("")
+    if targets:
+        lines += [
+            "## Targets",
+            "",
+            "| Target | Measured | Needed | Met | Numbers |",
+            "| --- | ---: | ---: | --- | --- |",
+        ]
+        lines += [
+            f"| {t.name} | {t.measured:.3f} | {t.comparison} {t.limit:g} "
+            f"| {'yes' if t.met else '**no**'} | {t.detail} |"
+            for t in targets
+        ]
+        lines.append("")
+    if outcome.server_trouble:
+        lines += ["## Server logs", ""]
+        for name, trouble in outcome.server_trouble.items():
+            lines.append(f"- `{name}`: {len(trouble)} line(s), first: `{trouble[0].strip()}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _conns(group: Group) -> str:
+    values = (group.connections_per_request, group.steady_connections_per_request)
+    return " / ".join("n/a" if math.isnan(value) else f"{value:.3f}" for value in values)
+
+
+def _delay(settings: Settings) -> str:
+    if settings.upstream_delay_ms:
+        return f"after {settings.upstream_delay_ms:g} ms"
+    return "at once"
