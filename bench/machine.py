@@ -28,7 +28,7 @@ _PACKAGES = (
 def describe(cores: Cores) -> dict[str, Any]:
     """CPU, memory, OS, the versions that matter, and how processes were pinned."""
     if cores.server is None:
-        pinning = "none (fewer than two cores): every process shares the CPU"
+        pinning = "none (one core, or no sched_setaffinity): every process shares the CPU"
     else:
         pinning = (
             f"server under test on core {cores.server}; wrk, upstream and latency proxy "

@@ -26,6 +26,11 @@ class Settings:
     # Few enough that the server is not saturated: latency then shows what the
     # network costs, not how long requests queue (which would just be req/s again).
     remote_concurrency: int = 8
+    # On a shared machine: when other processes use more than this share of the
+    # CPU during a warm-up, wait and warm up again, spending at most the budget
+    # over the whole run. Others' share is recorded for every run either way.
+    quiet_share: float = 0.10
+    quiet_budget_s: float = 90.0
     micro_number: int = 1_000_000
     micro_repeat: int = 7
 

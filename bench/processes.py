@@ -29,7 +29,7 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class Cores:
     """Where the server under test runs, and where everything else does.
 
-    ``None`` when the machine has a single core: then nothing is pinned.
+    ``None`` when the machine has a single core or cannot pin: then nothing is.
     """
 
     server: int | None
@@ -38,6 +38,8 @@ class Cores:
     @classmethod
     def detect(cls) -> Cores:
         """The first two cores this process may run on."""
+        if not hasattr(os, "sched_setaffinity"):  # macOS has no way to pin
+            return cls(server=None, load=None)
         cores = sorted(os.sched_getaffinity(0))
         if len(cores) < 2:
             return cls(server=None, load=None)

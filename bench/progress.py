@@ -24,6 +24,9 @@ class Progress:
     def say(self, text: str) -> None:
         print(text, file=self._stream, flush=True)
 
+    def wait(self, share: float) -> None:
+        self.say(f"    others use {share:.0%} of the CPU: waiting for quiet")
+
     def phase(self, phase: Phase) -> None:
         self.say(f"--- {phase.title}: {len(phase.variants)} servers, {len(phase.runs)} runs")
 
@@ -38,6 +41,7 @@ class Progress:
             f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "
             f"new conn/req {result.connections_per_request:5.3f} "
             f"(steady {result.steady_connections_per_request:5.3f})  errors {result.errors}  "
+            f"others {result.other_cpu:4.0%} CPU  "
             f"ETA {_clock(left)}"
         )
 

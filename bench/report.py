@@ -47,6 +47,7 @@ def write_json(path: Path, report: Report) -> None:
         "machine": report.machine,
         "settings": dataclasses.asdict(settings),
         "wall_s": round(outcome.wall_s, 1),
+        "waited_for_quiet_s": round(outcome.waited_s, 1),
         "targets": [{**dataclasses.asdict(t), "met": t.met} for t in targets],
         "groups": [dataclasses.asdict(g) for g in groups],
         "runs": [
@@ -59,6 +60,7 @@ def write_json(path: Path, report: Report) -> None:
         ],
         "microbench": outcome.microbench,
         "server_trouble": outcome.server_trouble,
+        "server_known_complaints": outcome.server_known,
     }
     path.write_text(json.dumps(_finite(data), indent=2) + "\n", encoding="utf-8")
 
@@ -115,8 +117,12 @@ def markdown(report: Report, chart: str | None) -> str:
         f"in steady state (leaving out the first and last second). The whole-run figure of "
         f"a pooled session includes the connections it reopens after the previous load "
         f"stopped: wrk drops its connections mid-request, Django cancels those views, and "
-        f"aiohttp closes an upstream connection whose answer was not read. The upstream "
-        f"answers {_delay(settings)}.",
+        f"aiohttp closes an upstream connection whose answer was not read. Others' CPU is "
+        f"the share of the machine that processes other than the benchmark's used during "
+        f"a run (the worst run of each row): the machine may be shared. When they used "
+        f"more than {settings.quiet_share:.0%} during a warm-up, the run waited and warmed "
+        f"up again, for at most {settings.quiet_budget_s:g} s in all (this time: "
+        f"{outcome.waited_s:.0f} s). The upstream answers {_delay(settings)}.",
         "",
     ]
     local = [g for g in groups if g.phase == "local"]
@@ -127,13 +133,13 @@ def markdown(report: Report, chart: str | None) -> str:
             f"### {scheme.upper()}, {concurrency} connections",
             "",
             "| Variant | req/s (min–max) | × sessionhub | p50 ms | p99 ms | errors "
-            "| new conns/req (whole / steady) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| new conns/req (whole / steady) | others' CPU, max |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         lines += [
             f"| {_LABELS[g.variant]} | {g.rps:,.0f} ({g.rps_min:,.0f}–{g.rps_max:,.0f}) "
             f"| {g.rps / ours:.2f} | {g.p50_ms:.1f} | {g.p99_ms:.1f} | {g.errors} "
-            f"| {_conns(g)} |"
+            f"| {_conns(g)} | {_share(g.other_cpu_max)} |"
             for g in members
         ]
         lines.append("")
@@ -150,13 +156,13 @@ def markdown(report: Report, chart: str | None) -> str:
             f"latency shows what the network costs.",
             "",
             "| Variant | p50 ms | p99 ms | req/s (min–max) | errors "
-            "| new conns/req (whole / steady) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            "| new conns/req (whole / steady) | others' CPU, max |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         lines += [
             f"| {_LABELS[g.variant]} | {g.p50_ms:.1f} | {g.p99_ms:.1f} "
             f"| {g.rps:,.0f} ({g.rps_min:,.0f}–{g.rps_max:,.0f}) | {g.errors} "
-            f"| {_conns(g)} |"
+            f"| {_conns(g)} | {_share(g.other_cpu_max)} |"
             for g in remote
         ]
         lines.append("")
@@ -192,10 +198,14 @@ def markdown(report: Report, chart: str | None) -> str:
             for t in targets
         ]
         lines.append("")
-    if outcome.server_trouble:
+    if outcome.server_trouble or outcome.server_known:
         lines += ["## Server logs", ""]
         for name, trouble in outcome.server_trouble.items():
             lines.append(f"- `{name}`: {len(trouble)} line(s), first: `{trouble[0].strip()}`")
+        for name, known in outcome.server_known.items():
+            lines += [
+                f"- `{name}`: {meaning}, {count} time(s)" for meaning, count in known.items()
+            ]
         lines.append("")
     return "\n".join(lines)
 
@@ -203,6 +213,10 @@ def markdown(report: Report, chart: str | None) -> str:
 def _conns(group: Group) -> str:
     values = (group.connections_per_request, group.steady_connections_per_request)
     return " / ".join("n/a" if math.isnan(value) else f"{value:.3f}" for value in values)
+
+
+def _share(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0%}"
 
 
 def _delay(settings: Settings) -> str:

@@ -30,6 +30,8 @@ class RunResult:
     # up and down: wrk opening and dropping its connections mid-request).
     steady_upstream_requests: int
     steady_upstream_connections: int
+    # Share of the machine's CPU that other processes used meanwhile (0 to 1).
+    other_cpu: float
 
     @property
     def connections_per_request(self) -> float:

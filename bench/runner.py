@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -13,22 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import services, wrk
+from bench import logscan, services, wrk
 from bench.certs import generate
+from bench.noise import OtherLoad
 from bench.plan import Phase, RunSpec, Settings, build
 from bench.processes import ROOT, Cores
 from bench.progress import Progress
 from bench.results import RunResult
 
 __all__ = ["Outcome", "run"]
-
-# Lines in a server's log that mean something broke or leaked.
-_TROUBLE = re.compile(
-    r"Traceback|Unclosed client session|Unclosed connector|Task was destroyed"
-    r"|Exception in ASGI application|Internal Server Error"
-)
-# What sessionhub logs when a worker's lifespan ends with its one session closed.
-_ONE_SESSION_CLOSED = re.compile(r"lifespan finished: closed 1 aiohttp session\(s\)")
 
 
 @dataclass
@@ -37,8 +29,12 @@ class Outcome:
 
     runs: list[RunResult] = field(default_factory=list)
     microbench: dict[str, Any] = field(default_factory=dict)
-    # Per server (phase and variant): the log lines that say something broke.
+    # Per server (phase and variant): the log lines that say something broke,
+    # and how often each known, harmless complaint appeared.
     server_trouble: dict[str, list[str]] = field(default_factory=dict)
+    server_known: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Seconds spent waiting for other processes to quiet down.
+    waited_s: float = 0.0
     wall_s: float = 0.0
 
 
@@ -55,9 +51,9 @@ def run(settings: Settings, *, cores: Cores, log_dir: Path, progress: Progress) 
                 certs, delay_ms=settings.upstream_delay_ms, cores=cores, log_dir=log_dir
             )
         )
-        proxy_port = 0
+        proxy: services.Proxy | None = None
         if settings.remote:
-            proxy_port = stack.enter_context(
+            proxy = stack.enter_context(
                 services.latency_proxy(
                     upstream.https_port,
                     rtt_ms=settings.remote_rtt_ms,
@@ -67,7 +63,8 @@ def run(settings: Settings, *, cores: Cores, log_dir: Path, progress: Progress) 
             )
         for phase in phases:
             if phase.name == "remote":
-                url = f"https://127.0.0.1:{proxy_port}/"
+                assert proxy is not None
+                url = f"https://127.0.0.1:{proxy.port}/"
             else:
                 url = upstream.url(phase.scheme)
             tag = f"{phase.name}-{phase.scheme}"
@@ -78,18 +75,24 @@ def run(settings: Settings, *, cores: Cores, log_dir: Path, progress: Progress) 
                 _burn_in(phase, servers, settings, cores)
                 for spec in phase.runs:
                     server = servers[spec.variant.key]
-                    result = _measure(spec, server.url, upstream, settings, cores)
+                    ours = [server.process.process.pid, upstream.pid]
+                    if proxy is not None:
+                        ours.append(proxy.pid)
+                    _warm_up(spec, server.url, ours, settings, cores, outcome, progress)
+                    result = _measure(spec, server.url, upstream, ours, settings, cores)
                     server.process.check_alive()
                     outcome.runs.append(result)
                     progress.run(spec, result)
             for variant in phase.variants:
                 name = f"{tag}-{variant.key}"
                 log = (log_dir / f"{name}.log").read_text(encoding="utf-8", errors="replace")
-                trouble = [line for line in log.splitlines() if _TROUBLE.search(line)]
-                if variant.key == "sessionhub" and not _ONE_SESSION_CLOSED.search(log):
-                    trouble.append("no 'closed 1 aiohttp session(s)' line at shutdown")
-                if trouble:
-                    outcome.server_trouble[name] = trouble[:20]
+                found = logscan.scan(log)
+                if variant.key == "sessionhub" and not logscan.ONE_SESSION_CLOSED.search(log):
+                    found.trouble.append("no 'closed 1 aiohttp session(s)' line at shutdown")
+                if found.trouble:
+                    outcome.server_trouble[name] = found.trouble[:20]
+                if found.known:
+                    outcome.server_known[name] = found.known
     progress.say("--- sessionhub.get() microbenchmark")
     outcome.microbench = _microbench(settings, cores)
     outcome.wall_s = time.monotonic() - started
@@ -107,13 +110,42 @@ def _burn_in(
         wrk.start(url, connections=connections, seconds=settings.burn_in_s, cores=cores).wait()
 
 
+def _warm_up(
+    spec: RunSpec,
+    url: str,
+    pids: list[int],
+    settings: Settings,
+    cores: Cores,
+    outcome: Outcome,
+    progress: Progress,
+) -> None:
+    """Warm up; while others keep the machine busy, and budget is left, pause and redo it."""
+    while True:
+        others = OtherLoad(pids)
+        started = time.monotonic()
+        if settings.warmup_s:
+            wrk.start(
+                url, connections=spec.concurrency, seconds=settings.warmup_s, cores=cores
+            ).wait()
+        share = others.share()
+        if not share > settings.quiet_share or outcome.waited_s >= settings.quiet_budget_s:
+            return
+        progress.wait(share)
+        time.sleep(2)
+        outcome.waited_s += time.monotonic() - started
+
+
 def _measure(
-    spec: RunSpec, url: str, upstream: services.Upstream, settings: Settings, cores: Cores
+    spec: RunSpec,
+    url: str,
+    upstream: services.Upstream,
+    pids: list[int],
+    settings: Settings,
+    cores: Cores,
 ) -> RunResult:
     connections = spec.concurrency
-    if settings.warmup_s:
-        wrk.start(url, connections=connections, seconds=settings.warmup_s, cores=cores).wait()
     upstream.counts()  # reset
+    others = OtherLoad(pids)
     started = time.monotonic()
     load = wrk.start(url, connections=connections, seconds=settings.duration_s, cores=cores)
     margin = min(1.0, settings.duration_s / 4)
@@ -122,6 +154,7 @@ def _measure(
     _sleep_until(started + settings.duration_s - margin)
     steady = upstream.counts()
     measured = load.wait()
+    other_cpu = others.share()
     tail = upstream.counts()
     return RunResult(
         phase=spec.phase,
@@ -139,6 +172,7 @@ def _measure(
         upstream_connections=head.connections + steady.connections + tail.connections,
         steady_upstream_requests=steady.requests,
         steady_upstream_connections=steady.connections,
+        other_cpu=other_cpu,
     )
 
 

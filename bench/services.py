@@ -12,7 +12,15 @@ from bench.certs import Certificates
 from bench.processes import Child, Cores, get, listening_socket, spawn, wait_ready
 from bench.variants import Variant
 
-__all__ = ["Server", "Upstream", "UpstreamCounts", "latency_proxy", "servers", "upstream"]
+__all__ = [
+    "Proxy",
+    "Server",
+    "Upstream",
+    "UpstreamCounts",
+    "latency_proxy",
+    "servers",
+    "upstream",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class Upstream:
     http_port: int
     https_port: int
     control_port: int
+    pid: int
 
     def url(self, scheme: str) -> str:
         port = self.http_port if scheme == "http" else self.https_port
@@ -65,17 +74,28 @@ def upstream(
             "upstream", args, core=cores.load, cores=cores, log_dir=log_dir, sockets=sockets
         ) as child:
             result = Upstream(
-                http.getsockname()[1], https.getsockname()[1], control.getsockname()[1]
+                http_port=http.getsockname()[1],
+                https_port=https.getsockname()[1],
+                control_port=control.getsockname()[1],
+                pid=child.process.pid,
             )
             wait_ready(child, f"http://127.0.0.1:{result.control_port}/stats")
             yield result
 
 
+@dataclass(frozen=True)
+class Proxy:
+    """The running latency proxy."""
+
+    port: int
+    pid: int
+
+
 @contextmanager
 def latency_proxy(
     target_port: int, *, rtt_ms: float, cores: Cores, log_dir: Path
-) -> Iterator[int]:
-    """Run the latency proxy in front of ``target_port``; yield the port it listens on."""
+) -> Iterator[Proxy]:
+    """Run the latency proxy in front of ``target_port`` until the block ends."""
     with listening_socket() as sock:
         args = [
             "python", "-m", "bench.latency_proxy",
@@ -87,7 +107,7 @@ def latency_proxy(
             "latency-proxy", args, core=cores.load, cores=cores, log_dir=log_dir, sockets=[sock]
         ) as child:
             child.check_alive()
-            yield sock.getsockname()[1]
+            yield Proxy(port=sock.getsockname()[1], pid=child.process.pid)
 
 
 _UVICORN_READY = r"Uvicorn running on http://127\.0\.0\.1:(\d+)"

@@ -31,6 +31,8 @@ class Group:
     # New upstream connections per upstream request, all runs together.
     connections_per_request: float
     steady_connections_per_request: float
+    # The most of the machine's CPU that other processes used during one of the runs.
+    other_cpu_max: float
 
     @property
     def key(self) -> tuple[str, str, int, str]:
@@ -69,6 +71,7 @@ def _group(key: tuple[str, str, int, str], runs: Sequence[RunResult]) -> Group:
             sum(run.steady_upstream_connections for run in runs),
             sum(run.steady_upstream_requests for run in runs),
         ),
+        other_cpu_max=max(run.other_cpu for run in runs),
     )
 
 
