@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = _settings(args)
     output: Path = args.output or (SCRATCH / "smoke" if args.smoke else RESULTS)
+    if args.render:
+        _render(report.read_json(output / "results.json"), output)
+        return 0
     logs = SCRATCH / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
@@ -65,14 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups=groups,
         targets=summary.targets(groups, outcome.microbench),
     )
-    chart.draw(
-        output / "chart.png",
-        groups,
-        outcome.microbench,
-        f"{found.command} · {found.date} · {described['cpu']}, {described['cores']} cores",
-    )
     report.write_json(output / "results.json", found)
-    report.write_markdown(output / "results.md", found, chart="chart.png")
+    _render(found, output)
     progress.say(f"--- results in {output}; took {outcome.wall_s / 60:.1f} minutes")
     for target in found.targets:
         verdict = "met   " if target.met else "MISSED"
@@ -84,6 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in problems:
         print(f"HARNESS PROBLEM: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _render(found: report.Report, output: Path) -> None:
+    """Write the Markdown and the chart of ``found`` to ``output``."""
+    chart.draw(
+        output / "chart.png",
+        found.groups,
+        found.outcome.microbench,
+        f"{found.command} · {found.date} · {found.machine['cpu']}, {found.machine['cores']} cores",
+    )
+    report.write_markdown(output / "results.md", found, chart="chart.png")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-remote", action="store_true", help="skip the remote-API phase")
     parser.add_argument(
         "--output", type=Path, help="results folder (bench/results; smoke: bench/results/tmp)"
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only draw results.md and chart.png again from results.json in the output folder",
     )
     return parser
 

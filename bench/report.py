@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.plan import Settings
+from bench.results import RunResult
 from bench.runner import Outcome
-from bench.summary import Group, Target
+from bench.summary import Group, Target, group, targets
 from bench.variants import LOCAL
 
-__all__ = ["Report", "markdown", "write_json", "write_markdown"]
+__all__ = ["Report", "markdown", "read_json", "write_json", "write_markdown"]
 
 _LABELS = {variant.key: variant.label for variant in LOCAL}
 
@@ -65,6 +66,41 @@ def write_json(path: Path, report: Report) -> None:
     path.write_text(json.dumps(_finite(data), indent=2) + "\n", encoding="utf-8")
 
 
+def read_json(path: Path) -> Report:
+    """Load what ``write_json`` wrote, to draw the Markdown and chart again."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    settings = data["settings"]
+    for name in ("concurrencies", "schemes"):
+        settings[name] = tuple(settings[name])
+    fields = {f.name for f in dataclasses.fields(RunResult)}
+    runs = [
+        RunResult(**{key: _nan(value) for key, value in run.items() if key in fields})
+        for run in data["runs"]
+    ]
+    outcome = Outcome(
+        runs=runs,
+        microbench=data["microbench"],
+        server_trouble=data["server_trouble"],
+        server_known=data["server_known_complaints"],
+        waited_s=data["waited_for_quiet_s"],
+        wall_s=data["wall_s"],
+    )
+    groups = group(runs)
+    return Report(
+        command=data["command"],
+        date=data["date"],
+        machine=data["machine"],
+        settings=Settings(**settings),
+        outcome=outcome,
+        groups=groups,
+        targets=targets(groups, outcome.microbench),
+    )
+
+
+def _nan(value: Any) -> Any:
+    return float("nan") if value is None else value
+
+
 def _finite(value: Any) -> Any:
     """NaN (a ratio with nothing to divide by) becomes null, which JSON has."""
     if isinstance(value, float) and math.isnan(value):
@@ -105,6 +141,7 @@ def markdown(report: Report, chart: str | None) -> str:
     ]
     if chart:
         lines += [f"![Requests per second and remote-API latency]({chart})", ""]
+    lines += _summary(groups, settings)
     lines += [
         "## A Django async view proxying to a local upstream",
         "",
@@ -208,6 +245,35 @@ def markdown(report: Report, chart: str | None) -> str:
             ]
         lines.append("")
     return "\n".join(lines)
+
+
+def _summary(groups: Sequence[Group], settings: Settings) -> list[str]:
+    """Median req/s of every variant under every load, and the remote API's p50, in one table."""
+    loads = sorted({(g.scheme, g.concurrency) for g in groups if g.phase == "local"})
+    found = {g.key: g for g in groups}
+    header = [f"{scheme.upper()} c={concurrency}" for scheme, concurrency in loads]
+    remote = any(g.phase == "remote" for g in groups)
+    if remote:
+        header.append(f"remote API p50 (c={settings.remote_concurrency})")
+    lines = [
+        "## Summary",
+        "",
+        "Median requests/s of each variant under each load (c: open connections), and "
+        "the median p50 latency against the remote API.",
+        "",
+        "| Variant | " + " | ".join(header) + " |",
+        "| --- |" + " ---: |" * len(header),
+    ]
+    for key, label in _LABELS.items():
+        cells = []
+        for scheme, concurrency in loads:
+            g = found.get(("local", scheme, concurrency, key))
+            cells.append(f"{g.rps:,.0f}" if g else "")
+        if remote:
+            g = found.get(("remote", "https", settings.remote_concurrency, key))
+            cells.append(f"{g.p50_ms:.1f} ms" if g else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _conns(group: Group) -> str:
