@@ -26,8 +26,10 @@ SCRATCH = RESULTS / "tmp"
 
 SMOKE = Settings(
     rounds=1,
+    remote_rounds=1,
     warmup_s=1,
     duration_s=1,
+    remote_duration_s=1,
     concurrencies=(16,),
     burn_in_s=0,
     quiet_budget_s=0.0,
@@ -104,9 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--smoke", action="store_true", help="a run of seconds that only checks the harness"
     )
-    parser.add_argument("--rounds", type=int, help=f"runs per variant ({defaults.rounds})")
     parser.add_argument(
-        "--duration", type=int, help=f"measured seconds per run ({defaults.duration_s})"
+        "--rounds",
+        type=int,
+        help=f"runs per variant and load ({defaults.rounds}; remote API: "
+        f"{defaults.remote_rounds})",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help=f"measured seconds per run ({defaults.duration_s}; remote API: "
+        f"{defaults.remote_duration_s})",
     )
     parser.add_argument(
         "--warmup", type=int, help=f"warm-up seconds before each run ({defaults.warmup_s})"
@@ -134,7 +144,9 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     changes: dict[str, Any] = {
         "rounds": args.rounds,
+        "remote_rounds": args.rounds,
         "duration_s": args.duration,
+        "remote_duration_s": args.duration,
         "warmup_s": args.warmup,
         "concurrencies": args.concurrency,
         "upstream_delay_ms": args.upstream_delay_ms,

@@ -13,16 +13,21 @@ __all__ = ["Phase", "RunSpec", "Settings", "build"]
 class Settings:
     """Everything that shapes a benchmark run."""
 
-    rounds: int = 3
+    # Many short runs rather than few long ones: the median of five shrugs off
+    # two runs that a noisy neighbour disturbed.
+    rounds: int = 5
     warmup_s: int = 1
-    duration_s: int = 5
+    duration_s: int = 3
     concurrencies: tuple[int, ...] = (32, 128)
     schemes: tuple[str, ...] = ("http", "https")
     # Each server's first load, before its first measured run (imports, pools).
-    burn_in_s: int = 2
+    burn_in_s: int = 1
     upstream_delay_ms: float = 0.0
     remote: bool = True
     remote_rtt_ms: float = 20.0
+    # Fewer requests per second there: longer runs for enough samples of p99.
+    remote_rounds: int = 3
+    remote_duration_s: int = 5
     # Few enough that the server is not saturated: latency then shows what the
     # network costs, not how long requests queue (which would just be req/s again).
     remote_concurrency: int = 8
@@ -30,7 +35,7 @@ class Settings:
     # CPU during a warm-up, wait and warm up again, spending at most the budget
     # over the whole run. Others' share is recorded for every run either way.
     quiet_share: float = 0.10
-    quiet_budget_s: float = 90.0
+    quiet_budget_s: float = 45.0
     micro_number: int = 1_000_000
     micro_repeat: int = 7
 
@@ -44,6 +49,7 @@ class RunSpec:
     concurrency: int
     variant: Variant
     round: int
+    duration_s: int
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ def build(settings: Settings) -> list[Phase]:
             scheme,
             LOCAL,
             [
-                RunSpec("local", scheme, concurrency, variant, round_)
+                RunSpec("local", scheme, concurrency, variant, round_, settings.duration_s)
                 for round_ in range(1, settings.rounds + 1)
                 for concurrency in settings.concurrencies
                 for variant in LOCAL
@@ -85,8 +91,15 @@ def build(settings: Settings) -> list[Phase]:
                 "https",
                 REMOTE,
                 [
-                    RunSpec("remote", "https", settings.remote_concurrency, variant, round_)
-                    for round_ in range(1, settings.rounds + 1)
+                    RunSpec(
+                        "remote",
+                        "https",
+                        settings.remote_concurrency,
+                        variant,
+                        round_,
+                        settings.remote_duration_s,
+                    )
+                    for round_ in range(1, settings.remote_rounds + 1)
                     for variant in REMOTE
                 ],
             )

@@ -190,7 +190,8 @@ def markdown(report: Report, chart: str | None) -> str:
             f"every new connection for one round trip (the TCP handshake), so each new "
             f"connection pays its TCP and TLS round trips as it would across the internet. "
             f"{remote[0].concurrency} connections, so that the server is not saturated and "
-            f"latency shows what the network costs.",
+            f"latency shows what the network costs; {settings.remote_rounds} runs of "
+            f"{settings.remote_duration_s} s per variant.",
             "",
             "| Variant | p50 ms | p99 ms | req/s (min–max) | errors "
             "| new conns/req (whole / steady) | others' CPU, max |",
