@@ -79,7 +79,7 @@ def run(settings: Settings, *, cores: Cores, log_dir: Path, progress: Progress) 
                     if proxy is not None:
                         ours.append(proxy.pid)
                     _warm_up(spec, server.url, ours, settings, cores, outcome, progress)
-                    result = _measure(spec, server.url, upstream, ours, settings, cores)
+                    result = _measure(spec, server.url, upstream, ours, cores)
                     server.process.check_alive()
                     outcome.runs.append(result)
                     progress.run(spec, result)
@@ -140,9 +140,9 @@ def _measure(
     url: str,
     upstream: services.Upstream,
     pids: list[int],
-    settings: Settings,
     cores: Cores,
 ) -> RunResult:
+    """Load ``url`` for the run's duration; count what wrk and the upstream saw."""
     connections = spec.concurrency
     upstream.counts()  # reset
     others = OtherLoad(pids)
