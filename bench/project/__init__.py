@@ -1,0 +1,3 @@
+"""The Django project every Django variant runs: one settings module, one URLconf."""
+
+from __future__ import annotations
