@@ -21,7 +21,7 @@ _KNOWN = {
     ),
 }
 # What sessionhub logs when a worker's lifespan ends with its one session closed.
-ONE_SESSION_CLOSED = re.compile(r"lifespan finished: closed 1 aiohttp session\(s\)")
+ONE_SESSION_CLOSED = re.compile(r"lifespan finished: closed 1 client\(s\)")
 
 
 @dataclass

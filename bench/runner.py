@@ -88,7 +88,7 @@ def run(settings: Settings, *, cores: Cores, log_dir: Path, progress: Progress) 
                 log = (log_dir / f"{name}.log").read_text(encoding="utf-8", errors="replace")
                 found = logscan.scan(log)
                 if variant.key == "sessionhub" and not logscan.ONE_SESSION_CLOSED.search(log):
-                    found.trouble.append("no 'closed 1 aiohttp session(s)' line at shutdown")
+                    found.trouble.append("no 'closed 1 client(s)' line at shutdown")
                 if found.trouble:
                     outcome.server_trouble[name] = found.trouble[:20]
                 if found.known:

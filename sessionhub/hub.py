@@ -122,28 +122,30 @@ _running_loop = asyncio.get_running_loop
 _overrides: dict[str, list[tuple[int, Factory]]] = {}
 
 
-def get(name: str = "default") -> Any:
-    """Return the client called ``name`` for the running event loop.
+def get(name: str | None = None) -> Any:
+    """Return the client called ``name`` (``"default"`` if not given) for the running loop.
 
     The first call on a loop creates the client; later calls on the same loop
     return the same object. Unless its ``FACTORY`` says otherwise, the client
     is an ``aiohttp.ClientSession``. Call it from a coroutine (an async view, a
     task); do not close the client yourself, sessionhub does that.
     """
+    # The fast path: two dict lookups, as cheap as sessionhub can make it.
     try:
-        if name == "default":
+        if name is None:
             return _defaults[_running_loop()]
         return _visible[_running_loop()][name]
     except KeyError:
         pass
     except RuntimeError:
+        name = "default" if name is None else name
         raise NoRunningLoopError(
             f"sessionhub.get({name!r}) needs a running event loop, and none is running in "
             f"thread {threading.current_thread().name!r}. Call it from async code (an async "
             "def view, or a coroutine run by asyncio.run()), not from a sync view or at "
             "import time."
         ) from None
-    return _get_slow(_running_loop(), name)
+    return _get_slow(_running_loop(), "default" if name is None else name)
 
 
 def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
