@@ -50,7 +50,7 @@ def main() -> None:
 
 async def _measure(number: int, repeat: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    session = sessionhub.get()  # warm: the loop's session exists from here on
+    session: aiohttp.ClientSession = sessionhub.get()  # warm: it exists from here on
     sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {loop: session}
 
     def by_loop() -> aiohttp.ClientSession:
