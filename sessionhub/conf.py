@@ -130,6 +130,13 @@ _OWNED_KEYWORDS = {
 
 
 CLOSE_TIMEOUT = 5.0
+# Seconds lifespan_started receivers (and registered lifespans) may take: the
+# same as gunicorn's default worker timeout, the bound an operator already
+# expects for a worker that hangs while it boots.
+STARTUP_TIMEOUT = 30.0
+# Seconds lifespan_finished receivers may take: the default client TIMEOUT, so
+# a receiver that makes one last upstream call can wait out that call.
+SHUTDOWN_TIMEOUT = 10.0
 
 
 def close_timeout() -> float:
@@ -140,6 +147,19 @@ def close_timeout() -> float:
     """
     value = getattr(settings, "SESSIONHUB_CLOSE_TIMEOUT", CLOSE_TIMEOUT)
     return float(value) if _number(value) and value > 0 else CLOSE_TIMEOUT
+
+
+def startup_timeout() -> float:
+    """``SESSIONHUB_STARTUP_TIMEOUT``: seconds the lifespan startup may take (``E009``)."""
+    value = getattr(settings, "SESSIONHUB_STARTUP_TIMEOUT", STARTUP_TIMEOUT)
+    return float(value) if _number(value) and value > 0 else STARTUP_TIMEOUT
+
+
+def shutdown_timeout() -> float:
+    """``SESSIONHUB_SHUTDOWN_TIMEOUT``: seconds ``lifespan_finished`` receivers may take
+    before they are cancelled and the clients closed anyway (``sessionhub.E009``)."""
+    value = getattr(settings, "SESSIONHUB_SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT)
+    return float(value) if _number(value) and value > 0 else SHUTDOWN_TIMEOUT
 
 
 def drain_seconds() -> float:
@@ -194,6 +214,8 @@ def _shutdown_problems() -> list[Problem]:
     found: list[Problem] = []
     for name, default, low in (
         ("SESSIONHUB_CLOSE_TIMEOUT", CLOSE_TIMEOUT, "greater than 0"),
+        ("SESSIONHUB_STARTUP_TIMEOUT", STARTUP_TIMEOUT, "greater than 0"),
+        ("SESSIONHUB_SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT, "greater than 0"),
         ("SESSIONHUB_DRAIN_SECONDS", 0, "0 or more"),
     ):
         value = getattr(settings, name, default)
