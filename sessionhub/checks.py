@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.apps import AppConfig
@@ -29,7 +29,12 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
 def check_asgi_application(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Warn when the project serves Django's plain ASGI handler, which has no lifespan."""
+    """Warn when the ASGI application the project serves runs no lifespan for sessionhub.
+
+    Middleware that keeps the application as ``.app`` (or ``.inner``, as Channels'
+    does) is looked through, and so are protocol routers that hold their
+    applications in a mapping of scope types, like Channels' ``ProtocolTypeRouter``.
+    """
     path = _asgi_application_path()
     if path is None:
         return []
@@ -37,32 +42,84 @@ def check_asgi_application(
         app = import_string(path)
     except ImportError:
         return []  # an ASGI server would say so with its own error
-    handler = _django_handler(app)
+    app = _unwrap(app)
+    routes = _protocol_routes(app)
+    if routes is not None:
+        return _check_router(path, routes)
+    if _is_plain_django(app):
+        return [
+            Warning(
+                f"The ASGI application {path} is Django's plain ASGIHandler, which ignores "
+                "the ASGI lifespan: sessionhub's clients will only be closed when their event "
+                "loop ends, and lifespan_started and lifespan_finished are never sent.",
+                hint="Build it with sessionhub.asgi.get_asgi_application() instead of "
+                "django.core.asgi.get_asgi_application().",
+                id="sessionhub.W001",
+            )
+        ]
+    return []  # lifespan-aware, or not Django's: it may run a lifespan of its own
+
+
+def _check_router(path: str, routes: Mapping[str, object]) -> list[CheckMessage]:
+    """W004/W005 for a protocol router: its ``"http"`` and ``"lifespan"`` routes."""
     from sessionhub.asgi import LifespanASGIHandler
 
-    if handler is None or isinstance(handler, LifespanASGIHandler):
-        return []  # lifespan-aware, or not Django's: it may run a lifespan of its own
-    return [
-        Warning(
-            f"The ASGI application {path} is Django's plain ASGIHandler, which ignores "
-            "the ASGI lifespan: sessionhub's clients will only be closed when their event "
-            "loop ends, and lifespan_started and lifespan_finished are never sent.",
-            hint="Build it with sessionhub.asgi.get_asgi_application() instead of "
-            "django.core.asgi.get_asgi_application().",
-            id="sessionhub.W001",
-        )
-    ]
+    http = _unwrap(routes["http"])
+    lifespan = _unwrap(routes["lifespan"]) if "lifespan" in routes else None
+    if isinstance(lifespan, LifespanASGIHandler):
+        return []
+    if lifespan is not None and not _is_plain_django(lifespan):
+        return []  # an application of its own runs the lifespan
+    if _is_plain_django(http) or _is_plain_django(lifespan):
+        return [
+            Warning(
+                f"The ASGI application {path} is a protocol router that routes to Django's "
+                "plain ASGIHandler, which ignores the ASGI lifespan: lifespan_started and "
+                "lifespan_finished are never sent, and sessionhub's clients are only closed "
+                "when their event loop ends.",
+                hint="Build the Django application with sessionhub.asgi.get_asgi_application() "
+                "and route both 'http' and 'lifespan' to it.",
+                id="sessionhub.W005",
+            )
+        ]
+    if isinstance(http, LifespanASGIHandler):
+        return [
+            Warning(
+                f"The ASGI application {path} is a protocol router whose 'http' application "
+                "is sessionhub's LifespanASGIHandler, but it has no 'lifespan' route: servers "
+                "see no lifespan support, lifespan_started and lifespan_finished are never "
+                "sent, and sessionhub's clients are only closed when their event loop ends.",
+                hint="Add 'lifespan': <the same handler> to the router's mapping, next to 'http'.",
+                id="sessionhub.W004",
+            )
+        ]
+    return []
 
 
-def _django_handler(app: object) -> ASGIHandler | None:
-    """The Django handler in ``app``, looking through middleware that keeps it as ``.app``."""
+def _unwrap(app: object) -> object:
+    """The application inside middleware that keeps it as ``.app`` or ``.inner``."""
     for _ in range(10):  # a bound, in case a wrapper refers to itself
-        if isinstance(app, ASGIHandler):
+        if isinstance(app, ASGIHandler) or _protocol_routes(app) is not None:
             return app
-        app = getattr(app, "app", None)
-        if app is None:
-            return None
+        inner = getattr(app, "app", None) or getattr(app, "inner", None)
+        if inner is None:
+            return app
+        app = inner
+    return app
+
+
+def _protocol_routes(app: object) -> Mapping[str, object] | None:
+    """The mapping of scope types to applications that a protocol router holds, if any."""
+    for value in getattr(app, "__dict__", {}).values():
+        if isinstance(value, Mapping) and "http" in value:
+            return value
     return None
+
+
+def _is_plain_django(app: object) -> bool:
+    from sessionhub.asgi import LifespanASGIHandler
+
+    return isinstance(app, ASGIHandler) and not isinstance(app, LifespanASGIHandler)
 
 
 def _asgi_application_path() -> str | None:
