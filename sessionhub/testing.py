@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import django.test
 from django.test.utils import TestContextDecorator
 
 from sessionhub import hub
 from sessionhub.hub import Factory, SessionhubError
+from sessionhub.middleware import WSGI_STATE_KEY
 
 __all__ = ["LifespanFailedError", "lifespan", "override_client"]
 
@@ -106,3 +108,43 @@ async def _expect(
         task.result()  # raises what the application raised
         raise LifespanFailedError(f"the application returned without sending {expected}")
     raise TimeoutError(f"the application sent no {expected} within {timeout} s")
+
+
+# Test clients whose requests carry a lifespan state, for views that read
+# request.state (sessionhub.middleware.LifespanStateMiddleware).
+
+__all__ += ["AsyncClient", "Client"]
+
+
+class Client(django.test.Client):
+    """Django's test ``Client``; with ``state=``, each request carries that lifespan state.
+
+    Every request gets a shallow copy of ``state``, as ASGI servers give each
+    request a copy of the lifespan state.
+    """
+
+    def __init__(self, *args: Any, state: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = state
+
+    def request(self, **request: Any) -> Any:
+        """Make a request, with a copy of ``state`` where the middleware reads it."""
+        if self.state is not None:
+            # The sync client speaks WSGI, which has no lifespan state: the
+            # middleware looks for it under this environ key instead.
+            request[WSGI_STATE_KEY] = dict(self.state)
+        return super().request(**request)
+
+
+class AsyncClient(django.test.AsyncClient):
+    """Django's test ``AsyncClient``; with ``state=``, each request's scope has that state."""
+
+    def __init__(self, *args: Any, state: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = state
+
+    async def request(self, **request: Any) -> Any:
+        """Make a request whose ASGI scope has a copy of ``state`` as ``scope["state"]``."""
+        if self.state is not None:
+            request["state"] = dict(self.state)
+        return await super().request(**request)
