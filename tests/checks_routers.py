@@ -7,6 +7,7 @@ from typing import Any
 from channels.middleware import BaseMiddleware
 from channels.routing import ProtocolTypeRouter
 from django.core.handlers.asgi import ASGIHandler
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 
 from sessionhub.asgi import LifespanASGIHandler
@@ -42,3 +43,6 @@ wrapped_plain_http = Router({"http": BaseMiddleware(BaseMiddleware(plain))})
 own_lifespan = ProtocolTypeRouter({"http": plain, "lifespan": websocket})
 # Not Django behind "http" at all.
 not_django = ProtocolTypeRouter({"http": websocket, "websocket": websocket})
+# Sentry's and OpenTelemetry's middleware, as the README composes them.
+observed = SentryAsgiMiddleware(OpenTelemetryMiddleware(aware))
+observed_plain = SentryAsgiMiddleware(OpenTelemetryMiddleware(plain))

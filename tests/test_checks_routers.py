@@ -38,7 +38,12 @@ def test_a_router_without_a_lifespan_for_sessionhub_warns(name: str, expected: s
     assert f"({expected})" in output
 
 
-@pytest.mark.parametrize("name", ["with_lifespan", "own_lifespan", "not_django"])
+@pytest.mark.parametrize("name", ["with_lifespan", "own_lifespan", "not_django", "observed"])
 def test_a_router_with_a_lifespan_route_does_not_warn(name: str) -> None:
     with override_settings(ASGI_APPLICATION=f"tests.checks_routers.{name}"):
         assert check_asgi_application(None) == []
+
+
+def test_the_plain_handler_inside_sentry_and_opentelemetry_warns() -> None:
+    with override_settings(ASGI_APPLICATION="tests.checks_routers.observed_plain"):
+        assert [message.id for message in check_asgi_application(None)] == ["sessionhub.W001"]
