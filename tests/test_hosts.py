@@ -41,3 +41,24 @@ def test_sentry_and_opentelemetry_middleware_pass_the_lifespan_through(
     assert state["greeting"].startswith("hello from ")
     assert re.search(r"lifespan finished: closed 1 client\(s\)", log)
     assert_clean(log)
+
+
+def test_a_fastapi_host_that_mounts_django(upstream: Upstream) -> None:
+    args = [str(BIN / "uvicorn"), "tests.fastapi_asgi:app", "--port", "0"]
+    with running(args, ready=UVICORN_READY, env=server_env(**ENV)) as server:
+        api = get_json(f"{server.base_url}/api/fetch?url={upstream.url}")
+        django = get_json(f"{server.base_url}/django/fetch/default/?url={upstream.url}")
+        state = get_json(f"{server.base_url}/django/state/")
+        assert server.terminate() == -signal.SIGTERM
+    log = server.log
+    assert "lifespan started" in log
+    # FastAPI's route and the mounted Django view share the worker's client.
+    assert api["upstream"]["n"] == 1
+    assert django["n"] == 2
+    assert len(upstream.peers) == 1
+    # What a lifespan_started receiver put into the state reached the Django view.
+    assert state["greeting"].startswith("hello from ")
+    # SIGTERM: the host's lifespan shutdown ran sessionhub's, which closed the client.
+    assert re.search(r"lifespan finished: closed 1 client\(s\)", log)
+    assert "closed client 'default'" in log
+    assert_clean(log)
