@@ -70,10 +70,11 @@ async def lifespan(
     ``LifespanASGIHandler`` being hosted (a new one by default): its class is
     the signals' sender. ``state`` is the dict to fill (a new one by
     default); a server passes its ``scope``, whose ``"state"`` (``None`` if
-    it provides none) is then used instead. Pass ``loop_continues=True`` where the loop goes on running after
-    the block (a script, a test), so that ``get()`` keeps working there (see
-    ``sessionhub.lifecycle``). A failed startup or shutdown raises
-    ``LifespanFailedError`` naming what failed.
+    it provides none) is then used instead. Pass ``loop_continues=True``
+    where the loop goes on running after the block (a script, a test), so
+    that ``get()`` keeps working there (see ``sessionhub.lifecycle``). A
+    failed startup or shutdown raises ``LifespanFailedError`` naming what
+    failed.
     """
     if app is None:
         from sessionhub.asgi import LifespanASGIHandler
