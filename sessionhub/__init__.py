@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from sessionhub.hub import (
+from sessionhub.errors import (
+    LifespanFailedError,
     LifespanFinishedError,
     NoRunningLoopError,
     SessionhubError,
     UnknownClientError,
-    get,
 )
+from sessionhub.lifespan import register_lifespan
+from sessionhub.registry import get
 from sessionhub.stats import stats
 
 __all__ = [
+    "LifespanFailedError",
     "LifespanFinishedError",
     "NoRunningLoopError",
     "SessionhubError",
     "UnknownClientError",
     "get",
+    "register_lifespan",
     "stats",
 ]

@@ -9,10 +9,12 @@ class SessionhubConfig(AppConfig):
     verbose_name = "sessionhub"
 
     def ready(self) -> None:
-        from sessionhub import hub
+        from sessionhub import lifecycle
         from sessionhub.checks import check_asgi_application, check_settings
         from sessionhub.signals import lifespan_started
 
-        lifespan_started.connect(hub.open_on_startup, dispatch_uid="sessionhub.open_on_startup")
+        lifespan_started.connect(
+            lifecycle.open_on_startup, dispatch_uid="sessionhub.open_on_startup"
+        )
         checks.register(check_settings, "sessionhub")
         checks.register(check_asgi_application, "sessionhub")

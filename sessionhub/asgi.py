@@ -1,113 +1,91 @@
-"""A Django ASGI handler that speaks the ASGI lifespan protocol."""
+"""A Django ASGI handler that speaks the ASGI lifespan protocol, and the lifespan itself."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
-import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import django
-from asgiref.typing import LifespanScope
 from django.core.handlers.asgi import ASGIHandler
-from django.dispatch import Signal
 
-from sessionhub import hub
-from sessionhub.signals import lifespan_finished, lifespan_started
+from sessionhub.errors import LifespanFailedError
+from sessionhub.lifespan import lifespan
 
-__all__ = ["LifespanASGIHandler", "get_asgi_application"]
+__all__ = ["LifespanASGIHandler", "get_asgi_application", "lifespan"]
 
 logger = logging.getLogger("sessionhub")
 
 _Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 _Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
+# Set by sessionhub.testing.lifespan() around the application it drives: the
+# loop goes on after that lifespan (see sessionhub.lifecycle).
+loop_continues: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "sessionhub_loop_continues", default=False
+)
+
 
 class LifespanASGIHandler(ASGIHandler):
     """Django's ASGI handler plus the lifespan protocol (ASGI lifespan spec 2.0).
 
-    Lifespan scopes send ``lifespan_started`` and ``lifespan_finished``; every
-    other scope goes to Django unchanged.
+    A lifespan scope runs ``sessionhub.asgi.lifespan()``: startup on
+    ``lifespan.startup``, shutdown on ``lifespan.shutdown``. Every other scope
+    goes to Django unchanged.
     """
 
     async def __call__(self, scope: dict[str, Any], receive: _Receive, send: _Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)  # type: ignore[arg-type]
+            await self._lifespan(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
-    async def _lifespan(self, scope: LifespanScope, receive: _Receive, send: _Send) -> None:
-        state = scope.get("state")
-        while True:
-            message = await receive()
-            match message["type"]:
-                case "lifespan.startup":
-                    hub._start_lifespan()
-                    # The server sends no lifespan.shutdown after a failed
-                    # startup, so nothing opened so far may stay open.
-                    try:
-                        failures = await self._dispatch(lifespan_started, scope, state)
-                    except BaseException:  # cancelled: the server is going away
-                        await hub._end_lifespan()
-                        raise
-                    if failures:
-                        await hub._end_lifespan()
-                        await send({"type": "lifespan.startup.failed", "message": failures})
-                        return
-                    logger.info("lifespan started (pid %d)", os.getpid())
-                    await send({"type": "lifespan.startup.complete"})
-                case "lifespan.shutdown":
-                    hub._begin_shutdown()
-                    try:
-                        failures = await self._dispatch(lifespan_finished, scope, state)
-                    finally:
-                        started = time.perf_counter()
-                        closed = await hub._end_lifespan()
-                    logger.info(
-                        "lifespan finished: closed %d client(s) in %.1f ms (pid %d)",
-                        closed,
-                        (time.perf_counter() - started) * 1000,
-                        os.getpid(),
-                    )
-                    if failures:
-                        await send({"type": "lifespan.shutdown.failed", "message": failures})
-                    else:
-                        await send({"type": "lifespan.shutdown.complete"})
-                    return
-                case other:
-                    # The spec has no other messages; a newer server's extension
-                    # is no reason to take the worker down.
-                    logger.warning(
-                        "ignoring unknown ASGI lifespan message %r (pid %d)", other, os.getpid()
-                    )
-
-    async def _dispatch(
-        self, signal: Signal, scope: LifespanScope, state: dict[str, Any] | None
-    ) -> str:
-        """Send ``signal`` to every receiver; describe what failed ("" if nothing)."""
-        name = "lifespan_started" if signal is lifespan_started else "lifespan_finished"
+    async def _lifespan(self, scope: dict[str, Any], receive: _Receive, send: _Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            raise _unexpected(message, "lifespan.startup")
+        running = lifespan(self, scope=scope, loop_continues=loop_continues.get())
         try:
-            responses = await signal.asend_robust(sender=self.__class__, scope=scope, state=state)
-        except Exception as exc:
-            # Receivers' errors are caught by asend_robust; this is one in the
-            # dispatch itself. Raising it would tell the server "no lifespan
-            # support", and uvicorn's --lifespan auto would serve on without one.
-            return _describe(f"sending {name} failed:", exc)
-        return "\n".join(
-            _describe(
-                f"{name} receiver {receiver.__module__}.{receiver.__qualname__} raised", result
-            )
-            for receiver, result in responses
-            if isinstance(result, BaseException)
-        )
+            await running.__aenter__()
+        except LifespanFailedError as exc:
+            # The server sends no lifespan.shutdown after this: nothing opened
+            # so far is left open (lifespan() saw to it).
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        try:
+            message = await receive()
+        except BaseException as exc:  # cancelled: the server is going away
+            await running.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        if message["type"] != "lifespan.shutdown":
+            # The spec: an application that receives an invalid event raises.
+            # Shut down first, so that nothing is left open.
+            with contextlib.suppress(LifespanFailedError):  # logged by the shutdown
+                await running.__aexit__(None, None, None)
+            raise _unexpected(message, "lifespan.shutdown")
+        try:
+            await running.__aexit__(None, None, None)
+        except LifespanFailedError as exc:
+            await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
 
 
-def _describe(what: str, exc: BaseException) -> str:
-    """One line an operator can grep for, then the traceback."""
-    trace = "".join(traceback.format_exception(exc)).rstrip()
-    return f"{what} {type(exc).__name__}: {exc}\n{trace}"
+def _unexpected(message: Mapping[str, Any], expected: str) -> ValueError:
+    logger.error(
+        "unexpected ASGI lifespan message %r instead of %s (pid %d)",
+        message.get("type"),
+        expected,
+        os.getpid(),
+    )
+    return ValueError(
+        f"sessionhub's lifespan received {message.get('type')!r} where the ASGI lifespan "
+        f"spec allows only {expected!r}"
+    )
 
 
 def get_asgi_application() -> LifespanASGIHandler:

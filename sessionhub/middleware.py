@@ -9,7 +9,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
-from sessionhub.hub import SessionhubError
+from sessionhub.errors import SessionhubError
 
 __all__ = [
     "WSGI_STATE_KEY",

@@ -1,4 +1,4 @@
-"""Test helpers: swap a named client, and run an ASGI lifespan around a block.
+"""Test helpers: swap a named client, run an ASGI lifespan around a block, list open clients.
 
 The same helpers are pytest fixtures through sessionhub's pytest plugin
 (``sessionhub_override`` and ``sessionhub_lifespan``).
@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import django.test
 from django.test.utils import TestContextDecorator
 
-from sessionhub import hub
-from sessionhub.hub import Factory, SessionhubError
+from sessionhub import asgi, closing, conf, lifecycle, overrides
+from sessionhub.errors import LifespanFailedError
 from sessionhub.middleware import WSGI_STATE_KEY
+from sessionhub.registry import OpenClient, open_clients
 
-__all__ = ["LifespanFailedError", "lifespan", "override_client"]
-
-
-class LifespanFailedError(SessionhubError):
-    """The application reported ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``."""
+__all__ = ["LifespanFailedError", "OpenClient", "lifespan", "open_clients", "override_client"]
 
 
 class override_client(TestContextDecorator):  # noqa: N801 - named like override_settings
@@ -31,52 +28,63 @@ class override_client(TestContextDecorator):  # noqa: N801 - named like override
 
     Use it as a context manager, or decorate a test function (sync or async)
     or a ``TestCase`` class. ``factory`` takes the client's ``ClientConfig``
-    and is called once per event loop, like a ``FACTORY``; sessionhub closes
-    what it builds when the lifespan finishes or the loop ends. On exit,
-    ``get(name)`` returns the configured client again.
+    and is called once per event loop, like a ``FACTORY``. On exit,
+    ``get(name)`` returns the configured client again, and the clients the
+    override built are closed, each on its own loop.
     """
 
-    def __init__(self, name: str, factory: Factory) -> None:
+    def __init__(self, name: str, factory: Callable[[conf.ClientConfig], Any]) -> None:
         super().__init__()
         self.name = name
         self.factory = factory
         self._tokens: list[int] = []
 
     def enable(self) -> None:
-        self._tokens.append(hub._push_override(self.name, self.factory))
+        self._tokens.append(overrides.push(self.name, self.factory))
 
     def disable(self) -> None:
-        hub._pop_override(self.name, self._tokens.pop())
+        overrides.pop(self.name, self._tokens.pop())
 
 
 @asynccontextmanager
-async def lifespan(app: Any = None, *, timeout: float = 10.0) -> AsyncIterator[dict[str, Any]]:
-    """Run ``app``'s ASGI lifespan around the block and yield its lifespan state.
+async def lifespan(
+    app: Any = None, *, timeout: float | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Drive ``app``'s ASGI lifespan around the block and yield its lifespan state.
 
-    ``app`` defaults to a new ``LifespanASGIHandler``. Startup runs on enter and
-    shutdown on exit, on the running loop; a ``*.failed`` message raises
+    ``app`` is any ASGI application (a new ``LifespanASGIHandler`` by default).
+    Startup runs on enter and shutdown on exit, on the running loop, which goes
+    on afterwards: a later ``get()`` on it works. A ``*.failed`` message raises
     ``LifespanFailedError``, an exception in the application is raised as is,
     and an application that does not answer within ``timeout`` seconds raises
-    ``TimeoutError``.
+    ``TimeoutError``. By default ``timeout`` is longer than sessionhub's own
+    bounds, so that those report first.
     """
     if app is None:
-        from sessionhub.asgi import LifespanASGIHandler
-
-        app = LifespanASGIHandler()
+        app = asgi.LifespanASGIHandler()
     state: dict[str, Any] = {}
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
     to_app: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    # The task copies the context: the handler in it learns that this loop
+    # goes on after the lifespan.
+    token = asgi.loop_continues.set(True)
+    try:
+        task = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    finally:
+        asgi.loop_continues.reset(token)
+    closing_bound = closing.close_timeout()
+    shutdown_wait = lifecycle.shutdown_timeout() + closing_bound + 2
+    startup_wait = lifecycle.startup_timeout() + shutdown_wait
     try:
         await to_app.put({"type": "lifespan.startup"})
-        await _expect("lifespan.startup.complete", from_app, task, timeout)
+        await _expect("lifespan.startup.complete", from_app, task, timeout or startup_wait)
         try:
             yield state
         finally:
             await to_app.put({"type": "lifespan.shutdown"})
-            await _expect("lifespan.shutdown.complete", from_app, task, timeout)
-            async with asyncio.timeout(timeout):
+            await _expect("lifespan.shutdown.complete", from_app, task, timeout or shutdown_wait)
+            async with asyncio.timeout(timeout or shutdown_wait):
                 await task
     finally:
         if not task.done():  # the block or a wait failed: do not leave it running
@@ -107,7 +115,7 @@ async def _expect(
     if task in done:
         task.result()  # raises what the application raised
         raise LifespanFailedError(f"the application returned without sending {expected}")
-    raise TimeoutError(f"the application sent no {expected} within {timeout} s")
+    raise TimeoutError(f"the application sent no {expected} within {timeout:g} s")
 
 
 # Test clients whose requests carry a lifespan state, for views that read

@@ -7,7 +7,7 @@ import os
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from sessionhub import hub
+from sessionhub import lifecycle
 from sessionhub.stats import stats
 
 __all__ = ["health"]
@@ -16,7 +16,7 @@ __all__ = ["health"]
 @never_cache
 async def health(request: HttpRequest) -> JsonResponse:
     """200 while this worker's lifespan runs, 503 before it and once shutdown has begun."""
-    serving = hub._serving()
+    serving = lifecycle.serving()
     body = {
         "status": "ok" if serving else "stopping",
         "pid": os.getpid(),

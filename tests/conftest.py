@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sessionhub import hub
+from sessionhub import registry
 from tests.helpers import open_sessions
 from tests.upstream import Upstream, running_upstream
 
@@ -33,5 +33,5 @@ def _no_leaks() -> Iterator[None]:
     gc.collect()
     left_open = open_sessions()
     assert not left_open, f"test left {len(left_open)} session(s) open"
-    assert not hub._defaults, "the fast path still points at a loop whose clients closed"
-    assert not hub._visible, "the fast path still points at a loop whose clients closed"
+    assert not registry.defaults, "the fast path still points at a loop whose clients closed"
+    assert not registry.visible, "the fast path still points at a loop whose clients closed"

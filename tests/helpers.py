@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from django.dispatch import Signal
 
-from sessionhub import hub
+from sessionhub.testing import open_clients
 
 
 @contextmanager
@@ -24,11 +24,15 @@ def connected(signal: Signal, receiver: Callable[..., Any]) -> Iterator[None]:
 
 
 def open_sessions() -> list[Any]:
-    """Clients the registry still holds open, on any loop."""
-    return [client for state in list(hub._states.values()) for client in state.clients.values()]
+    """Clients sessionhub still holds open, on any loop."""
+    return [entry.client for entry in open_clients()]
 
 
 def loop_session(name: str = "default") -> aiohttp.ClientSession | None:
-    """The configured client ``name`` the registry holds for the running loop."""
-    state = hub._states.get(asyncio.get_running_loop())
-    return None if state is None else state.clients.get((name, 0))
+    """The configured client ``name`` sessionhub holds open for the running loop."""
+    loop = asyncio.get_running_loop()
+    for entry in open_clients():
+        if entry.loop is loop and entry.name == name and not entry.override:
+            client: aiohttp.ClientSession = entry.client
+            return client
+    return None

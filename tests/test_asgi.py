@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -10,7 +10,6 @@ from asgiref.testing import ApplicationCommunicator
 from django.test import AsyncClient
 
 import sessionhub
-from sessionhub import hub
 from sessionhub.asgi import LifespanASGIHandler, get_asgi_application
 from sessionhub.signals import lifespan_finished, lifespan_started
 from tests.helpers import connected, loop_session
@@ -116,9 +115,11 @@ async def test_failing_startup_receiver_fails_startup_and_leaks_nothing() -> Non
         "RuntimeError: payments API key is not set"
     )
     assert "Traceback" in message["message"]
-    # The session the app's own receiver opened did not outlive the failure.
-    state = hub._states[asyncio.get_running_loop()]
-    assert state.finished and not state.clients
+    # The session the app's own receiver opened did not outlive the failure,
+    # and none can be opened after it: the server may now end the process.
+    assert loop_session() is None
+    with pytest.raises(sessionhub.LifespanFinishedError):
+        sessionhub.get()
 
 
 async def test_failing_shutdown_receiver_runs_the_others_and_closes_sessions() -> None:
@@ -148,17 +149,26 @@ async def test_failing_shutdown_receiver_runs_the_others_and_closes_sessions() -
     assert session.closed
 
 
-async def test_unknown_lifespan_message_is_logged_and_ignored(
+async def test_an_unknown_lifespan_message_raises_as_the_spec_says(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = lifespan()
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
         await app.send_input({"type": "lifespan.reload"})
-        await app.send_input({"type": "lifespan.startup"})
-        assert await app.receive_output() == {"type": "lifespan.startup.complete"}
-    assert "ignoring unknown ASGI lifespan message 'lifespan.reload'" in caplog.text
-    await app.send_input({"type": "lifespan.shutdown"})
-    assert await app.receive_output() == {"type": "lifespan.shutdown.complete"}
+        with pytest.raises(ValueError, match="received 'lifespan.reload' where the ASGI"):
+            await app.wait(timeout=5)
+    assert "unexpected ASGI lifespan message 'lifespan.reload'" in caplog.text
+
+
+async def test_an_unknown_message_after_startup_shuts_down_then_raises() -> None:
+    app = lifespan()
+    await app.send_input({"type": "lifespan.startup"})
+    assert await app.receive_output() == {"type": "lifespan.startup.complete"}
+    session = sessionhub.get()
+    await app.send_input({"type": "lifespan.reload"})
+    with pytest.raises(ValueError, match="allows only 'lifespan.shutdown'"):
+        await app.wait(timeout=5)
+    assert session.closed
 
 
 async def test_two_apps_on_one_loop_share_the_session_until_both_stop() -> None:
@@ -225,18 +235,33 @@ class Gatekeeper:
         raise PermissionError("not today")
 
 
-async def test_startup_fails_cleanly_when_the_dispatch_itself_breaks() -> None:
-    # Django's send_robust() fails on a receiver without __qualname__ while
-    # logging its error; the server still gets startup.failed, not a crash.
+async def test_a_receiver_without_a_qualname_is_named_in_startup_failed() -> None:
+    # Django's own failure logging breaks on such receivers; sessionhub names
+    # every callable safely, so the server gets startup.failed, not a crash.
     with connected(lifespan_started, Gatekeeper()):
         app = lifespan()
         await app.send_input({"type": "lifespan.startup"})
         message = await app.receive_output()
         await app.wait(timeout=1)
     assert message["type"] == "lifespan.startup.failed"
-    assert message["message"].startswith("sending lifespan_started failed: AttributeError")
-    state = hub._states[asyncio.get_running_loop()]
-    assert state.finished and not state.clients
+    assert message["message"].startswith(
+        "lifespan_started receiver tests.test_asgi.Gatekeeper instance raised "
+        "PermissionError: not today"
+    )
+    assert loop_session() is None
+
+
+async def test_a_partial_receiver_that_raises_is_named_in_startup_failed() -> None:
+    with connected(lifespan_started, functools.partial(refuse_to_start, reason="x")):
+        app = lifespan()
+        await app.send_input({"type": "lifespan.startup"})
+        message = await app.receive_output()
+        await app.wait(timeout=1)
+    assert message["type"] == "lifespan.startup.failed"
+    assert message["message"].startswith(
+        "lifespan_started receiver functools.partial(tests.test_asgi.refuse_to_start) raised "
+        "RuntimeError: payments API key is not set"
+    )
 
 
 class ServerGoingAway(BaseException):
@@ -253,8 +278,7 @@ async def test_startup_interrupted_by_a_base_exception_closes_sessions_and_rerai
         await app.send_input({"type": "lifespan.startup"})
         with pytest.raises(ServerGoingAway):
             await app.wait(timeout=1)
-    state = hub._states[asyncio.get_running_loop()]
-    assert state.finished and not state.clients
+    assert loop_session() is None
 
 
 async def test_shutdown_reports_a_broken_dispatch_and_still_closes_sessions() -> None:
@@ -267,5 +291,7 @@ async def test_shutdown_reports_a_broken_dispatch_and_still_closes_sessions() ->
         message = await app.receive_output()
         await app.wait(timeout=1)
     assert message["type"] == "lifespan.shutdown.failed"
-    assert message["message"].startswith("sending lifespan_finished failed: AttributeError")
+    assert message["message"].startswith(
+        "lifespan_finished receiver tests.test_asgi.Gatekeeper instance raised PermissionError"
+    )
     assert session.closed

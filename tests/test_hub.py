@@ -15,7 +15,7 @@ import pytest
 from django.test import override_settings
 
 import sessionhub
-from sessionhub import hub
+from sessionhub import lifecycle, registry
 from tests.helpers import open_sessions
 from tests.upstream import Upstream
 
@@ -116,11 +116,11 @@ def test_two_hundred_sequential_loops_leave_nothing_behind(upstream: Upstream) -
         seen.append(id(session))
         await fetch(upstream.url)
 
-    entries = len(hub._states)
+    entries = len(registry.states)
     for _ in range(200):
         asyncio.run(main())
         # The loop's entry went with its session, not just the session.
-        assert len(hub._states) <= entries
+        assert len(registry.states) <= entries
     assert open_sessions() == []
     assert upstream.requests == 200
     # Each loop had its own connection: sessions never crossed loops.
@@ -176,12 +176,12 @@ def test_a_session_closed_at_loop_end_is_closed_before_the_loop(upstream: Upstre
         session = runner.run(main())
         loop = runner.get_loop()
         assert not session.closed
-        assert loop in hub._states
+        assert loop in registry.states
     finally:
         runner.close()
     assert session.closed
     # What stays is a closed marker that no longer holds the loop.
-    assert not hub._states[loop].clients
+    assert not registry.states[loop].clients
     loop_ref = weakref.ref(loop)
     del loop, runner, session
     gc.collect()
@@ -189,43 +189,45 @@ def test_a_session_closed_at_loop_end_is_closed_before_the_loop(upstream: Upstre
 
 
 async def test_finished_lifespan_refuses_new_sessions() -> None:
-    hub._start_lifespan()
+    lifecycle.start()
     session = sessionhub.get()
-    assert await hub._end_lifespan() == 1
+    assert await lifecycle.end(loop_continues=False) == 1
     assert session.closed
-    with pytest.raises(sessionhub.LifespanFinishedError, match="its ASGI lifespan finished"):
+    with pytest.raises(
+        sessionhub.LifespanFinishedError, match="the server's ASGI lifespan on it has finished"
+    ):
         sessionhub.get()
     # Nothing left to close the second time.
-    assert await hub._end_lifespan() == 0
+    assert await lifecycle.end(loop_continues=False) == 0
 
 
 async def test_lifespan_without_a_session_still_marks_the_loop() -> None:
-    hub._start_lifespan()
-    assert await hub._end_lifespan() == 0
+    lifecycle.start()
+    assert await lifecycle.end(loop_continues=False) == 0
     with pytest.raises(sessionhub.LifespanFinishedError):
         sessionhub.get()
 
 
 async def test_a_new_lifespan_on_the_same_loop_reopens_it() -> None:
     # e.g. a module-scoped pytest-asyncio loop running the app's lifespan per test
-    hub._start_lifespan()
+    lifecycle.start()
     first = sessionhub.get()
-    assert await hub._end_lifespan() == 1
-    hub._start_lifespan()
+    assert await lifecycle.end(loop_continues=False) == 1
+    lifecycle.start()
     second = sessionhub.get()
     assert second is not first and not second.closed
-    assert await hub._end_lifespan() == 1
+    assert await lifecycle.end(loop_continues=False) == 1
     assert second.closed
 
 
 async def test_the_session_stays_open_until_the_last_lifespan_on_the_loop_ends() -> None:
-    hub._start_lifespan()
-    hub._start_lifespan()
+    lifecycle.start()
+    lifecycle.start()
     session = sessionhub.get()
-    assert await hub._end_lifespan() == 0
+    assert await lifecycle.end(loop_continues=False) == 0
     assert not session.closed
     assert sessionhub.get() is session
-    assert await hub._end_lifespan() == 1
+    assert await lifecycle.end(loop_continues=False) == 1
     assert session.closed
 
 
@@ -278,7 +280,7 @@ def test_loops_closed_without_shutdown_asyncgens_are_reported_and_forgotten(
     loop = asyncio.new_event_loop()
     leaked = loop.run_until_complete(main_fetch(upstream.url))
     loop.close()
-    assert loop in hub._states
+    assert loop in registry.states
     loop_ref = weakref.ref(loop)
     del loop
 
@@ -286,7 +288,7 @@ def test_loops_closed_without_shutdown_asyncgens_are_reported_and_forgotten(
         asyncio.run(main_fetch(upstream.url))  # any new loop sweeps the registry
     assert [r.getMessage() for r in caplog.records if "shutdown_asyncgens" in r.getMessage()]
     assert open_sessions() == []
-    assert not hub._defaults and not hub._visible
+    assert not registry.defaults and not registry.visible
     del leaked
     gc.collect()
     assert loop_ref() is None, "the registry kept a closed loop alive"
@@ -322,11 +324,11 @@ class SyncClose:
 async def test_a_client_that_fails_to_close_is_logged_and_the_others_still_close(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    hub._start_lifespan()
-    await hub.open_on_startup()
+    lifecycle.start()
+    await lifecycle.open_on_startup()
     session, plain = sessionhub.get(), sessionhub.get("plain")
     with caplog.at_level(logging.INFO, logger="sessionhub"):
-        assert await hub._end_lifespan() == 2
+        assert await lifecycle.end(loop_continues=False) == 2
     assert session.closed and plain.closed
     (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert failure.getMessage().startswith("closing client 'broken' (tests.test_hub.BrokenClose)")
@@ -351,7 +353,7 @@ def silent_port() -> Iterator[int]:
 async def test_closing_past_the_bound_resets_the_connections_still_open(
     silent_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hub._start_lifespan()
+    lifecycle.start()
     session = sessionhub.get()
     outcome: list[BaseException] = []
 
@@ -371,7 +373,7 @@ async def test_closing_past_the_bound_resets_the_connections_still_open(
         await asyncio.sleep(0.1)  # let the send buffers fill
     started = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
-        assert await hub._end_lifespan() == 1
+        assert await lifecycle.end(loop_continues=False) == 1
     assert 0.3 <= time.perf_counter() - started < 1.3
     assert "took longer than SESSIONHUB_CLOSE_TIMEOUT (0.3 s); aborting its 1 connection" in (
         caplog.text
@@ -396,10 +398,10 @@ class NeverCloses:
 async def test_a_close_that_outlives_the_bound_and_the_reset_is_cancelled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    hub._start_lifespan()
-    await hub.open_on_startup()
+    lifecycle.start()
+    await lifecycle.open_on_startup()
     started = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
-        assert await hub._end_lifespan() == 1  # "default" closed, "stuck" did not
+        assert await lifecycle.end(loop_continues=False) == 1  # "default" closed, "stuck" did not
     assert time.perf_counter() - started < 2.5
     assert "closing client(s) 'stuck' took longer" in caplog.text

@@ -13,7 +13,7 @@ from django.test import AsyncClient, SimpleTestCase, override_settings
 import sessionhub
 from sessionhub import conf
 from sessionhub.signals import lifespan_finished, lifespan_started
-from sessionhub.testing import LifespanFailedError, lifespan, override_client
+from sessionhub.testing import LifespanFailedError, lifespan, open_clients, override_client
 from tests.helpers import connected
 from tests.upstream import Upstream
 from tests.views import fetch_json
@@ -93,9 +93,13 @@ async def test_the_plugin_fixture_overrides_for_the_test(
 async def test_the_plugin_lifespan_fixture_runs_startup(
     sessionhub_lifespan: dict[str, Any],
 ) -> None:
-    # Startup built the client; the fixture's shutdown will close it.
+    # Startup built the client before the test asked for it (open_on_startup
+    # ran); the fixture's shutdown will close it.
     assert sessionhub_lifespan == {}
-    assert not sessionhub.get().closed
+    loop = asyncio.get_running_loop()
+    built = [entry.client for entry in open_clients() if entry.loop is loop]
+    assert len(built) == 1 and not built[0].closed
+    assert sessionhub.get() is built[0]
 
 
 async def test_lifespan_runs_startup_and_shutdown_around_the_block() -> None:

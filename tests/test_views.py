@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.test import AsyncClient
 
-from sessionhub import hub
+from sessionhub import lifecycle
 from sessionhub.testing import lifespan
 
 
@@ -16,8 +16,8 @@ async def test_health_is_200_while_the_lifespan_runs_and_503_once_shutdown_begin
     client = AsyncClient()
     async with lifespan():
         running = await client.get("/health/")
-        hub._begin_shutdown()
-        hub._begin_shutdown()  # said once, logged once
+        lifecycle.begin_shutdown()
+        lifecycle.begin_shutdown()  # said once, logged once
         stopping = await client.get("/health/")
     assert running.status_code == 200
     body = running.json()

@@ -1,32 +1,42 @@
 """sessionhub's gunicorn worker, run in-process on a real socket with real uvicorn.
 
-The same worker runs under real gunicorn in test_production.py.
+The same worker runs under real gunicorn in test_production.py and
+test_lifecycle_servers.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import socket
+import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 from django.test import override_settings
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
-from sessionhub import hub
+from sessionhub import closing, lifecycle
 from sessionhub.asgi import LifespanASGIHandler
-from sessionhub.workers import UvicornWorker
+from sessionhub.workers import MARGIN, REQUESTS_AT_LEAST, UvicornWorker, plan
+from tests.helpers import open_sessions
+
+
+class _App:
+    """What gunicorn hands a worker: something whose wsgi() loads the application."""
+
+    def wsgi(self) -> LifespanASGIHandler:
+        return LifespanASGIHandler()
 
 
 @pytest.fixture
-def worker_factory() -> Iterator[Any]:
+def worker_factory() -> Iterator[Callable[[int], UvicornWorker]]:
     """Build workers the way gunicorn's arbiter does, on a listening socket of our own."""
     uvicorn_loggers = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn.access")]
     saved = [(logger.handlers, logger.level, logger.propagate) for logger in uvicorn_loggers]
@@ -40,14 +50,14 @@ def worker_factory() -> Iterator[Any]:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         sockets.append(listener)
-        worker = UvicornWorker(0, os.getpid(), [listener], None, 30, cfg, Logger(cfg))
-        worker.wsgi = LifespanASGIHandler()  # what gunicorn's load_wsgi() sets
+        worker = UvicornWorker(0, os.getpid(), [listener], _App(), 30, cfg, Logger(cfg))
         workers.append(worker)
         return worker
 
     try:
         yield make
     finally:
+        lifecycle.fit_shutdown(None, None)
         for listener in sockets:
             listener.close()
         for worker in workers:
@@ -56,61 +66,109 @@ def worker_factory() -> Iterator[Any]:
             logger.handlers, logger.level, logger.propagate = handlers, level, propagate
 
 
-async def health(port: int) -> int:
-    async with (
-        aiohttp.ClientSession() as client,
-        client.get(f"http://127.0.0.1:{port}/health/") as response,
-    ):
-        return response.status
+def health(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=5) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
-async def started(worker: UvicornWorker) -> int:
-    async with asyncio.timeout(10):
-        while not getattr(getattr(worker, "server", None), "started", False):
-            await asyncio.sleep(0.01)
-    port: int = worker.sockets[0].getsockname()[1]
-    return port
+def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.02)
+
+
+def answers(port: int) -> bool:
+    try:
+        return health(port) == 200
+    except OSError:
+        return False
+
+
+def test_the_budget_gives_requests_what_the_settings_leave() -> None:
+    budget = plan(30, drain=2, shutdown=10, close=5)
+    assert (budget.drain, budget.shutdown, budget.close) == (2, 10, 5)
+    assert budget.requests == 30 - MARGIN - 17
+    assert not budget.shrunk
+
+
+def test_the_budget_scales_the_settings_down_to_fit() -> None:
+    budget = plan(8, drain=0, shutdown=10, close=5)
+    assert budget.shrunk
+    assert budget.requests == REQUESTS_AT_LEAST
+    total = budget.drain + budget.requests + budget.shutdown + budget.close + MARGIN
+    assert total == pytest.approx(8)
+    # One factor for all: close keeps its share of the shutdown.
+    assert budget.close / budget.shutdown == pytest.approx(5 / 10)
+    assert plan(1, drain=1, shutdown=1, close=1).close == 0
 
 
 @override_settings(SESSIONHUB_DRAIN_SECONDS=0.6, SESSIONHUB_CLOSE_TIMEOUT=3)
-async def test_the_worker_drains_then_stops_within_graceful_timeout(worker_factory: Any) -> None:
+def test_the_worker_drains_on_sigterm_then_stops_within_graceful_timeout(
+    worker_factory: Callable[[int], UvicornWorker],
+) -> None:
     worker = worker_factory(20)
-    serving = asyncio.create_task(worker._serve())
+    worker.load_wsgi()
+    assert worker.config.timeout_graceful_shutdown == pytest.approx(20 - 0.6 - 10 - 3 - MARGIN)
+    port = worker.sockets[0].getsockname()[1]
+    seen: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            poll(lambda: answers(port), 10, "health 200")
+            seen["begun"] = time.monotonic()
+            os.kill(os.getpid(), signal.SIGTERM)
+            poll(lambda: health(port) == 503, 5, "health 503 while draining")
+            seen["draining"] = time.monotonic()
+        except BaseException as exc:
+            seen["error"] = exc
+
+    # uvicorn re-raises the signal it stopped on; here it must not end pytest.
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: seen.setdefault("raised", sig))
+    driver = threading.Thread(target=drive)
     try:
-        port = await started(worker)
-        assert await health(port) == 200
-        # What gunicorn's graceful_timeout leaves for requests in flight.
-        assert worker.config.timeout_graceful_shutdown == int(20 - 0.6 - 3 - 1)
-        worker.server.should_exit = True  # what SIGTERM does
-        begun = time.monotonic()
-        async with asyncio.timeout(5):
-            while await health(port) == 200:
-                await asyncio.sleep(0.02)
-        # Draining: still accepting, and answering 503 on the health view.
-        assert await health(port) == 503
-        async with asyncio.timeout(10):
-            await serving
-        assert 0.6 <= time.monotonic() - begun < 3
+        driver.start()
+        worker.run()  # in the main thread, where uvicorn handles signals
+        stopped = time.monotonic()
     finally:
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGQUIT)
-        serving.cancel()
-    assert not hub._serving()
+        signal.signal(signal.SIGTERM, previous)
+        driver.join(10)
+    assert "error" not in seen, seen.get("error")
+    # It drained (still answering, with 503) for the drain time, then stopped.
+    assert seen["draining"] - seen["begun"] < 0.6
+    assert 0.6 <= stopped - seen["begun"] < 3
+    assert seen["raised"] == signal.SIGTERM
+    assert open_sessions() == []
 
 
 @override_settings(SESSIONHUB_DRAIN_SECONDS=0, SESSIONHUB_CLOSE_TIMEOUT=5)
-async def test_a_graceful_timeout_too_short_for_the_settings_is_reported(
-    worker_factory: Any, caplog: pytest.LogCaptureFixture
+def test_a_graceful_timeout_too_short_for_the_settings_shrinks_the_bounds_and_says_so(
+    worker_factory: Callable[[int], UvicornWorker], caplog: pytest.LogCaptureFixture
 ) -> None:
     worker = worker_factory(5)
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
-        serving = asyncio.create_task(worker._serve())
-        try:
-            await started(worker)
-            worker.server.force_exit = worker.server.should_exit = True
-            async with asyncio.timeout(10):
-                await serving
-        finally:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGQUIT)
-            serving.cancel()
-    assert worker.config.timeout_graceful_shutdown == 1
-    assert "graceful_timeout (5.0 s) leaves -1.0 s for requests in flight" in caplog.text
+        worker.load_wsgi()
+    assert worker.config.timeout_graceful_shutdown == REQUESTS_AT_LEAST
+    assert lifecycle.shutdown_timeout() == pytest.approx(2 * closing.close_timeout())
+    assert lifecycle.shutdown_timeout() + closing.close_timeout() == pytest.approx(
+        5 - MARGIN - REQUESTS_AT_LEAST
+    )
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("gunicorn's graceful_timeout (5 s) cannot hold")
+    assert "Raise graceful_timeout or lower the settings" in line
+
+
+@override_settings(SESSIONHUB_CLOSE_TIMEOUT=-1)
+def test_a_worker_with_invalid_shutdown_settings_refuses_to_boot(
+    worker_factory: Callable[[int], UvicornWorker], caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = worker_factory(30)
+    with caplog.at_level(logging.ERROR, logger="sessionhub"), pytest.raises(SystemExit) as exit:
+        worker.load_wsgi()
+    assert exit.value.code == 3  # gunicorn halts instead of booting workers in a loop
+    assert "SESSIONHUB_CLOSE_TIMEOUT" in caplog.text

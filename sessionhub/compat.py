@@ -1,0 +1,129 @@
+"""Every place sessionhub reads another library's internals, each guarded.
+
+Each function here reads something that library does not offer publicly. Each
+was checked against the versions named in its comment, falls back to a safe
+answer when the shape is not what it expects (an unknown count is ``None``;
+nothing here raises), and has a test in ``tests/test_compat.py`` that fails
+when the shape changes, so that an upgrade is noticed by the suite, not in
+production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from django.dispatch import Signal
+
+__all__ = [
+    "Transport",
+    "live_receivers",
+    "loop_shutting_down",
+    "open_transports",
+    "pool_counts",
+    "pool_limit",
+]
+
+logger = logging.getLogger("sessionhub")
+
+Receiver = Callable[..., Any]
+
+
+class Transport(Protocol):
+    """What closing needs of a connection's transport (asyncio's and uvloop's)."""
+
+    def abort(self) -> None: ...
+    def get_extra_info(self, name: str) -> Any: ...
+
+
+def live_receivers(signal: Signal, sender: object) -> tuple[list[Receiver], list[Receiver]] | None:
+    """The receivers ``signal.send(sender)`` would call: ``(sync ones, async ones)``.
+
+    Django has no public list of them; ``Signal._live_receivers`` returns this
+    pair in Django 5.0 to 6.1 (checked: 5.2, 6.0, 6.1). ``None`` when its shape
+    differs, and the caller then sends the signal as a whole.
+    """
+    method = getattr(signal, "_live_receivers", None)
+    try:
+        found = method(sender) if callable(method) else None
+    except Exception:  # noqa: BLE001 - any failure here means "shape unknown"
+        found = None
+    if (
+        isinstance(found, tuple)
+        and len(found) == 2
+        and all(isinstance(group, list) and all(map(callable, group)) for group in found)
+    ):
+        return found[0], found[1]
+    logger.debug("Django's Signal._live_receivers has an unknown shape; sending as a whole")
+    return None
+
+
+def loop_shutting_down(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop.shutdown_asyncgens()`` has begun, as far as can be known.
+
+    asyncio sets ``_asyncgens_shutdown_called`` (checked: CPython 3.11 to
+    3.13); uvloop keeps its flag out of Python's reach, so for it this is
+    ``False`` and sessionhub relies on its closer marking the loop instead.
+    """
+    flag = getattr(loop, "_asyncgens_shutdown_called", False)
+    return flag if isinstance(flag, bool) else False
+
+
+def pool_counts(client: Any) -> tuple[int, int] | None:
+    """``(in use, idle)`` connections of an aiohttp session or httpx client, or ``None``.
+
+    Neither library counts them publicly. aiohttp: ``BaseConnector._acquired``
+    (a set) and ``_conns`` (a dict of lists), checked 3.12 to 3.14. httpx:
+    ``AsyncClient._transport._pool.connections`` (httpcore), checked httpx
+    0.28 with httpcore 1.0.
+    """
+    try:
+        connector = getattr(client, "connector", None)
+        if connector is not None:
+            acquired = connector._acquired
+            pools = connector._conns
+            if isinstance(acquired, set) and isinstance(pools, dict):
+                return len(acquired), sum(len(pool) for pool in pools.values())
+            return None
+        connections = client._transport._pool.connections
+        if isinstance(connections, list):
+            idle = sum(1 for connection in connections if connection.is_idle())
+            return len(connections) - idle, idle
+    except Exception:  # noqa: BLE001 - a count that cannot be read is unknown
+        return None
+    return None
+
+
+def pool_limit(client: Any) -> int | None:
+    """The connection limit of an httpx client's pool, or ``None``.
+
+    httpx takes ``limits=`` but does not give it back; httpcore keeps it as
+    ``AsyncConnectionPool._max_connections`` (checked: httpx 0.28, httpcore 1.0).
+    """
+    try:
+        limit = client._transport._pool._max_connections
+    except Exception:  # noqa: BLE001 - a limit that cannot be read is unknown
+        return None
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+
+def open_transports(client: Any) -> list[Transport]:
+    """The transports of an aiohttp session's open connections (``[]`` if unknown).
+
+    Read before closing, so that a close that hangs can abort them. aiohttp
+    keeps them in ``BaseConnector._conns`` (``{key: [(protocol, t), ...]}``)
+    and ``_acquired`` (a set of protocols), checked 3.12 to 3.14.
+    """
+    try:
+        connector = getattr(client, "connector", None)
+        if connector is None:
+            return []
+        protocols: list[Any] = [entry[0] for pool in connector._conns.values() for entry in pool]
+        protocols += list(connector._acquired)
+        transports: Sequence[Any] = [getattr(proto, "transport", None) for proto in protocols]
+        return [t for t in transports if callable(getattr(t, "abort", None))]
+    except Exception:  # noqa: BLE001 - closing goes on without the abort fallback
+        logger.debug("aiohttp's connector has an unknown shape; cannot list its connections")
+        return []

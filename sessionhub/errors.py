@@ -1,0 +1,35 @@
+"""The errors sessionhub raises."""
+
+from __future__ import annotations
+
+__all__ = [
+    "LifespanFailedError",
+    "LifespanFinishedError",
+    "NoRunningLoopError",
+    "SessionhubError",
+    "UnknownClientError",
+]
+
+
+class SessionhubError(RuntimeError):
+    """Base class for the errors sessionhub raises."""
+
+
+class NoRunningLoopError(SessionhubError):
+    """``get()`` was called where no event loop is running."""
+
+
+class LifespanFinishedError(SessionhubError):
+    """``get()`` was called on a loop where a new client could never be closed.
+
+    The loop is shutting down, or a server's lifespan on it has finished and
+    the server may end the process without winding the loop down.
+    """
+
+
+class UnknownClientError(SessionhubError):
+    """``get(name)`` was called with a name that ``SESSIONHUB`` does not configure."""
+
+
+class LifespanFailedError(SessionhubError):
+    """A lifespan's startup or shutdown failed; the message says what failed and why."""
