@@ -12,11 +12,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.compose_settings")
 from fastapi import FastAPI  # noqa: E402
 
 import sessionhub  # noqa: E402
-from sessionhub.asgi import get_asgi_application  # noqa: E402
-from sessionhub.testing import lifespan as sessionhub_lifespan  # noqa: E402
+import sessionhub.asgi  # noqa: E402
 from tests import compose_receivers  # noqa: E402
 
-django_app = get_asgi_application()
+django_app = sessionhub.asgi.get_asgi_application()
 compose_receivers.connect()
 
 
@@ -24,7 +23,8 @@ compose_receivers.connect()
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     # sessionhub's lifespan (its receivers, its clients) runs inside the host's;
     # the state it yields becomes the host's, which every request gets a copy of.
-    async with sessionhub_lifespan(django_app) as state:
+    async with sessionhub.asgi.lifespan(django_app) as state:
+        assert state is not None  # typed optional for servers; a host gets a new dict
         yield state
 
 
