@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unittest
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from django.test import AsyncClient as DjangoAsyncClient
 from django.test import Client as DjangoClient
 from django.test import override_settings
 
+import sessionhub.asgi
 from sessionhub.middleware import LifespanState, NoLifespanStateError
 from sessionhub.signals import lifespan_started
 from sessionhub.testing import AsyncClient, Client, lifespan
@@ -41,10 +43,11 @@ def test_the_sync_test_client_passes_the_state_to_views(url: str) -> None:
     assert response.json() == {"greeting": "hello", "keys": ["greeting"]}
 
 
-async def test_a_lifespan_s_state_reaches_a_view() -> None:
-    async def greet(state: dict[str, Any], **kwargs: Any) -> None:
-        state["greeting"] = "from a receiver"
+async def greet(state: dict[str, Any], **kwargs: Any) -> None:
+    state["greeting"] = "from a receiver"
 
+
+async def test_a_lifespan_s_state_reaches_a_view() -> None:
     with connected(lifespan_started, greet):
         async with lifespan() as state:
             response = await AsyncClient(state=state).get("/state/")
@@ -101,3 +104,23 @@ def test_the_state_is_a_read_only_mapping() -> None:
     assert repr(LifespanState(None)) == "<LifespanState: none>"
     with pytest.raises(NoLifespanStateError):
         len(LifespanState(None))
+
+
+class LifespanInIsolatedAsyncioTestCase(unittest.IsolatedAsyncioTestCase):
+    """sessionhub.asgi.lifespan() in unittest's own async test case, as the README says."""
+
+    async def asyncSetUp(self) -> None:
+        self.enterContext(
+            override_settings(
+                ROOT_URLCONF="tests.state_views",
+                MIDDLEWARE=["sessionhub.middleware.LifespanStateMiddleware"],
+            )
+        )
+        self.enterContext(connected(lifespan_started, greet))
+        lifespan = sessionhub.asgi.lifespan(loop_continues=True)
+        self.state = await self.enterAsyncContext(lifespan)
+
+    async def test_the_state_reaches_a_view(self) -> None:
+        response = await AsyncClient(state=self.state).get("/state/")
+        self.assertEqual(response.json()["greeting"], "from a receiver")
+        self.assertIn("default", sessionhub.stats())
