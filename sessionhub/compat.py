@@ -64,11 +64,23 @@ def loop_shutting_down(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether ``loop.shutdown_asyncgens()`` has begun, as far as can be known.
 
     asyncio sets ``_asyncgens_shutdown_called`` (checked: CPython 3.11 to
-    3.13); uvloop keeps its flag out of Python's reach, so for it this is
-    ``False`` and sessionhub relies on its closer marking the loop instead.
+    3.13). uvloop keeps its flag out of Python's reach; there, a call made
+    from inside an async generator that ``shutdown_asyncgens()`` is closing
+    is recognized by its task, which runs the generator's ``aclose()``
+    awaitable itself (an ``async_generator_athrow``; checked: CPython 3.11 to
+    3.13 with uvloop 0.23). A generator finalized by the garbage collector
+    runs in such a task too: it is taken for a loop shutting down, which
+    refuses a client that might not be closed, never the other way round.
     """
-    flag = getattr(loop, "_asyncgens_shutdown_called", False)
-    return flag if isinstance(flag, bool) else False
+    flag = getattr(loop, "_asyncgens_shutdown_called", None)
+    if isinstance(flag, bool):
+        return flag
+    try:
+        task = asyncio.current_task(loop)
+        coro = task.get_coro() if task is not None else None
+    except Exception:  # noqa: BLE001 - unknown means "not shutting down"
+        return False
+    return type(coro).__name__ == "async_generator_athrow"
 
 
 def pool_counts(client: Any) -> tuple[int, int] | None:

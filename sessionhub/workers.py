@@ -118,8 +118,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             )
         self.config.timeout_graceful_shutdown = budget.requests
         lifecycle.fit_shutdown(budget.shutdown, budget.close)
-        if budget.drain > 0:
-            self.wsgi = _Draining(self.wsgi, budget.drain)  # type: ignore[has-type]
+        self.wsgi = _Draining(self.wsgi, budget.drain)  # type: ignore[has-type]
 
 
 _ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
@@ -131,8 +130,9 @@ class _Draining:
     uvicorn answers SIGTERM by closing its sockets at once, and offers no hook
     before that. Once startup is complete (uvicorn's signal handlers are
     installed by then), this puts a handler in front of uvicorn's that
-    begins shutdown (the health view's 503) and hands the signal on to
-    uvicorn ``drain`` seconds later. A second signal is handed on at once.
+    begins shutdown (the health view's 503 from the first moment) and hands
+    the signal on to uvicorn ``drain`` seconds later (0: at once). A second
+    signal is handed on at once.
     """
 
     def __init__(self, app: _ASGIApp, drain: float) -> None:
@@ -171,11 +171,12 @@ class _Draining:
                 handed_on[sig](sig, None)
                 return
             lifecycle.begin_shutdown()
-            logger.info(
-                "draining: serving %g s more with the health view at 503 (pid %d)",
-                self.drain,
-                os.getpid(),
-            )
+            if self.drain:
+                logger.info(
+                    "draining: serving %g s more with the health view at 503 (pid %d)",
+                    self.drain,
+                    os.getpid(),
+                )
             draining.append(loop.call_later(self.drain, handed_on[sig], sig, None))
 
         def on_signal(sig: int, frame: FrameType | None) -> None:

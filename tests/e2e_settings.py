@@ -13,3 +13,7 @@ ROOT_URLCONF = "tests.urls"
 if "E2E_POOL_LIMIT" in os.environ:
     limit = int(os.environ["E2E_POOL_LIMIT"])
     SESSIONHUB = {"default": {**SESSIONHUB["default"], "LIMIT": limit, "LIMIT_PER_HOST": limit}}
+
+# The lifespan bounds, for the tests of hung receivers.
+SESSIONHUB_STARTUP_TIMEOUT = float(os.environ.get("SESSIONHUB_STARTUP_TIMEOUT", "30"))
+SESSIONHUB_SHUTDOWN_TIMEOUT = float(os.environ.get("SESSIONHUB_SHUTDOWN_TIMEOUT", "5"))
