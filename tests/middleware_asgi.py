@@ -12,10 +12,8 @@ from sentry_sdk.integrations.asgi import SentryAsgiMiddleware  # noqa: E402
 from sentry_sdk.integrations.django import DjangoIntegration  # noqa: E402
 
 from sessionhub.asgi import get_asgi_application  # noqa: E402
-from tests import compose_receivers  # noqa: E402
 
 # No DSN: Sentry's integrations are installed, and nothing is sent anywhere.
 sentry_sdk.init(dsn=None, integrations=[DjangoIntegration()])
-compose_receivers.connect()
 
 application = SentryAsgiMiddleware(OpenTelemetryMiddleware(get_asgi_application()))

@@ -7,12 +7,14 @@ import re
 import signal
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.sync.client import connect
 
-from tests.servers import BIN, Server, assert_clean, running, server_env
+from tests.readme import python_block
+from tests.servers import BIN, ROOT, Server, assert_clean, running, server_env
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.e2e
@@ -48,8 +50,19 @@ def over_websocket(server: Server, url: str) -> Any:
         return json.loads(websocket.recv(timeout=10))
 
 
-def test_the_readme_pattern_under_uvicorn(upstream: Upstream) -> None:
-    with running(uvicorn("application"), ready=UVICORN_READY, env=server_env(**ENV)) as server:
+def test_the_readme_asgi_py_under_uvicorn(upstream: Upstream, tmp_path: Path) -> None:
+    # The README's asgi.py as written; its myapp.routing is the tests' consumer.
+    (tmp_path / "readme_channels.py").write_text(
+        python_block("ProtocolTypeRouter("), encoding="utf-8"
+    )
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "myapp" / "routing.py").write_text(
+        "from tests.compose_app.routing import websocket_urlpatterns\n", encoding="utf-8"
+    )
+    args = [str(BIN / "uvicorn"), "readme_channels:application", "--app-dir", str(tmp_path)]
+    env = server_env(**ENV, PYTHONPATH=str(ROOT))
+    with running([*args, "--port", "0"], ready=UVICORN_READY, env=env) as server:
         http = get_json(f"{server.base_url}/fetch/default/?url={upstream.url}")
         answers = [over_websocket(server, upstream.url) for _ in range(3)]
         state = get_json(f"{server.base_url}/state/")

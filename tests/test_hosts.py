@@ -6,11 +6,13 @@ import json
 import re
 import signal
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers import BIN, assert_clean, running, server_env
+from tests.readme import python_block
+from tests.servers import BIN, ROOT, assert_clean, running, server_env
 from tests.upstream import Upstream
 
 pytestmark = pytest.mark.e2e
@@ -43,22 +45,26 @@ def test_sentry_and_opentelemetry_middleware_pass_the_lifespan_through(
     assert_clean(log)
 
 
-def test_a_fastapi_host_that_mounts_django(upstream: Upstream) -> None:
-    args = [str(BIN / "uvicorn"), "tests.fastapi_asgi:app", "--port", "0"]
-    with running(args, ready=UVICORN_READY, env=server_env(**ENV)) as server:
-        api = get_json(f"{server.base_url}/api/fetch?url={upstream.url}")
-        django = get_json(f"{server.base_url}/django/fetch/default/?url={upstream.url}")
+def test_the_readme_fastapi_host_that_mounts_django(upstream: Upstream, tmp_path: Path) -> None:
+    # The README's example as written, in a module of its own.
+    (tmp_path / "readme_host.py").write_text(python_block("FastAPI(lifespan="), encoding="utf-8")
+    args = [str(BIN / "uvicorn"), "readme_host:app", "--app-dir", str(tmp_path), "--port", "0"]
+    env = server_env(**ENV, PYTHONPATH=str(ROOT), E2E_QUOTES_URL=upstream.url_for("/echo/"))
+    with running(args, ready=UVICORN_READY, env=env) as server:
+        quote = get_json(f"{server.base_url}/api/quote")
+        django = [get_json(f"{server.base_url}/django/fetch/default/?url={upstream.url}")]
+        django.append(get_json(f"{server.base_url}/django/fetch/default/?url={upstream.url}"))
         state = get_json(f"{server.base_url}/django/state/")
         assert server.terminate() == -signal.SIGTERM
     log = server.log
     assert "lifespan started" in log
-    # FastAPI's route and the mounted Django view share the worker's client.
-    assert api["upstream"]["n"] == 1
-    assert django["n"] == 2
-    assert len(upstream.peers) == 1
+    # The host's route used the "quotes" client, the mounted views "default".
+    assert quote["path"] == "/echo/random"
+    assert [body["n"] for body in django] == [2, 3]
+    assert len(upstream.peers) == 2  # one pooled connection per client
     # What a lifespan_started receiver put into the state reached the Django view.
     assert state["greeting"].startswith("hello from ")
-    # SIGTERM: the host's lifespan shutdown ran sessionhub's, which closed the client.
-    assert re.search(r"lifespan finished: closed 1 client\(s\)", log)
-    assert "closed client 'default'" in log
+    # SIGTERM: the host's lifespan shutdown ran sessionhub's, which closed both.
+    assert re.search(r"lifespan finished: closed 2 client\(s\)", log)
+    assert "closed client 'quotes'" in log
     assert_clean(log)

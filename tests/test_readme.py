@@ -10,11 +10,10 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+from tests.readme import BLOCKS, README
 from tests.servers import ROOT
 from tests.subpytest import run_pytest
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```$", README, flags=re.MULTILINE | re.DOTALL)
 # The project the examples run against; the README describes its views.
 PROJECT = "tests.readme_project.settings"
 

@@ -1,11 +1,9 @@
-"""A lifespan_started receiver that leaves a value in the lifespan state for views."""
-
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from sessionhub.signals import lifespan_started
+from django.apps import AppConfig
 
 
 async def greet(state: dict[str, Any] | None, **kwargs: Any) -> None:
@@ -14,5 +12,10 @@ async def greet(state: dict[str, Any] | None, **kwargs: Any) -> None:
         state["greeting"] = f"hello from {os.getpid()}"
 
 
-def connect() -> None:
-    lifespan_started.connect(greet, dispatch_uid="tests.compose_receivers.greet")
+class ComposeAppConfig(AppConfig):
+    name = "tests.compose_app"
+
+    def ready(self) -> None:
+        from sessionhub.signals import lifespan_started
+
+        lifespan_started.connect(greet, dispatch_uid="tests.compose_app.greet")

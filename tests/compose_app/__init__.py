@@ -1,0 +1,1 @@
+"""The app of the composed projects the tests serve: a receiver, a consumer, their routes."""
