@@ -54,6 +54,12 @@ def sessionhub_lifespan(request: pytest.FixtureRequest) -> Any:
     under anyio's plugin, on anyio's loop.
     """
     if "anyio_backend" in request.fixturenames:
+        if _asyncio_mode(request.config) == "auto":
+            raise pytest.UsageError(
+                f"{request.node.nodeid} uses sessionhub_lifespan under anyio's plugin while "
+                "pytest-asyncio is in auto mode, which runs async fixtures on a loop of its "
+                "own: set asyncio_mode = strict to use anyio's plugin."
+            )
         return request.getfixturevalue("_sessionhub_lifespan_anyio")
     marker = request.node.get_closest_marker("asyncio")
     if marker is None:
@@ -67,6 +73,14 @@ def sessionhub_lifespan(request: pytest.FixtureRequest) -> Any:
     if loop_scope is None:
         loop_scope = request.config.getini("asyncio_default_test_loop_scope")
     return request.getfixturevalue(f"_sessionhub_lifespan_{loop_scope}")
+
+
+def _asyncio_mode(config: pytest.Config) -> str | None:
+    """pytest-asyncio's mode (``None`` without pytest-asyncio)."""
+    try:
+        return str(config.getoption("asyncio_mode") or config.getini("asyncio_mode"))
+    except ValueError:  # not an option of this run: pytest-asyncio is not installed
+        return None
 
 
 def _lifespan_fixture_function() -> Callable[[], AsyncIterator[dict[str, Any]]]:

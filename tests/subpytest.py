@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,11 @@ class Outcome:
 
 
 def run_pytest(
-    directory: Path, files: Mapping[str, str], ini: Mapping[str, str], timeout: float = 120
+    directory: Path,
+    files: Mapping[str, str],
+    ini: Mapping[str, str],
+    args: Sequence[str] = (),
+    timeout: float = 120,
 ) -> Outcome:
     """Write ``files`` and a ``pytest.ini`` of ``ini`` options into ``directory``; run pytest."""
     for name, text in files.items():
@@ -48,7 +52,7 @@ def run_pytest(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_"))}
     env.update(PYTHONDEVMODE="1", PYTHONPATH=str(ROOT))
     process = subprocess.run(
-        [*command, "-p", "no:cacheprovider", "-rA", f"--junitxml={junit}", str(directory)],
+        [*command, "-p", "no:cacheprovider", "-rA", f"--junitxml={junit}", *args, str(directory)],
         cwd=directory,
         env=env,
         capture_output=True,

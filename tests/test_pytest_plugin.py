@@ -187,3 +187,26 @@ def test_auto_mode(tmp_path: Path) -> None:
     assert outcome.passed() == {"test_auto.test_unmarked", "test_auto.test_module_loop"}, (
         outcome.output
     )
+
+
+def test_anyio_without_pytest_asyncio(tmp_path: Path) -> None:
+    files = {"test_anyio.py": SCENARIOS["test_anyio.py"]}
+    outcome = run_pytest(
+        tmp_path,
+        {"loopcheck.py": LOOPCHECK, "conftest.py": CONFTEST, **files},
+        SETTINGS,
+        args=["-p", "no:asyncio"],
+    )
+    assert outcome.results == {"test_anyio.test_anyio": "passed"}, outcome.output
+
+
+def test_anyio_under_auto_mode_is_refused_with_a_reason(tmp_path: Path) -> None:
+    # Auto mode would run the fixture on pytest-asyncio's loop, the test on anyio's.
+    files = {"test_anyio.py": SCENARIOS["test_anyio.py"]}
+    outcome = run_pytest(
+        tmp_path,
+        {"loopcheck.py": LOOPCHECK, "conftest.py": CONFTEST, **files},
+        {**SETTINGS, "asyncio_mode": "auto", "asyncio_default_fixture_loop_scope": "function"},
+    )
+    assert outcome.results == {"test_anyio.test_anyio": "error"}, outcome.output
+    assert "set asyncio_mode = strict to use anyio's plugin" in outcome.output
