@@ -38,12 +38,15 @@ keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then; the jitter keeps them from restarting together.
 max_requests = _int_env("GUNICORN_MAX_REQUESTS", 10_000)
 max_requests_jitter = _int_env("GUNICORN_MAX_REQUESTS_JITTER", max(1, max_requests // 10))
-# Overload: at most this many connections per worker (requests in flight and
-# idle keep-alive connections together); past it the worker answers 503 at
-# once instead of queueing requests it cannot serve in time, so its memory
-# stays bounded. 0: no bound. Connections not accepted yet wait in the listen
-# queue, at most `backlog` of them per socket, then the kernel drops them.
-worker_connections = _int_env("GUNICORN_WORKER_CONNECTIONS", 500)
+# Overload (README, "Overload"): at most this many open connections per
+# worker, requests in flight and idle keep-alive connections together; a
+# request arriving past it is answered 503 at once, so a worker whose upstream
+# hangs does not queue requests it cannot answer in time, and its memory stays
+# bounded. 100 is the clients' default LIMIT: more upstream calls than that
+# would only wait for a pooled connection. 0: no bound.
+worker_connections = _int_env("GUNICORN_WORKER_CONNECTIONS", 100)
+# Connections the kernel queues for the workers to accept, per listening
+# socket; past it new connections are refused or retried by the client.
 backlog = _int_env("GUNICORN_BACKLOG", 2048)
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"

@@ -238,3 +238,30 @@ def test_check_deploy_warns_when_served_over_plain_http() -> None:
     for warning in ("security.W004", "security.W008", "security.W016"):
         assert warning in result.stderr
     assert "security.W009" not in result.stderr
+
+
+def test_the_bound_on_connections_per_worker_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = gunicorn_settings({}, monkeypatch)
+    assert (default["worker_connections"], default["backlog"]) == (100, 2048)
+    assert callable(default["post_worker_init"])
+    changed = gunicorn_settings(
+        {"GUNICORN_WORKER_CONNECTIONS": "0", "GUNICORN_BACKLOG": "64"}, monkeypatch
+    )
+    assert (changed["worker_connections"], changed["backlog"]) == (0, 64)
+    with pytest.raises(SystemExit, match="GUNICORN_WORKER_CONNECTIONS"):
+        gunicorn_settings({"GUNICORN_WORKER_CONNECTIONS": "many"}, monkeypatch)
+
+
+@pytest.mark.parametrize("where", list(ENVIRONMENTS))
+def test_idle_keepalive_connections_leave_room_under_the_bound(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # uvicorn counts idle connections against the bound: nginx's cache of idle
+    # connections to gunicorn (per nginx worker) must not fill a worker.
+    nginx = (DEPLOY / "nginx.conf").read_text()
+    idle = re.search(r"^\s*keepalive (\d+);", nginx, re.M)
+    assert idle is not None
+    bound = gunicorn_settings(ENVIRONMENTS[where](), monkeypatch)["worker_connections"]
+    assert bound == 0 or int(idle.group(1)) <= bound // 3
