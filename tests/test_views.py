@@ -75,6 +75,16 @@ class Unreadable:
         pass
 
 
+@override_settings(SESSIONHUB={"default": {"FACTORY": "tests.test_views.Unreadable"}})
+async def test_health_reads_no_client_internals_by_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with lifespan():
+        response = await AsyncClient().get("/health/")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert "describing the clients failed" not in caplog.text
+
+
 @override_settings(
     SESSIONHUB_HEALTH_DETAILS=True,
     SESSIONHUB={"default": {"FACTORY": "tests.test_views.Unreadable"}},
