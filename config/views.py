@@ -1,29 +1,55 @@
-"""The demo: an async view that calls an upstream through ``sessionhub.get()``."""
+"""The demo: an async view that calls an upstream through ``sessionhub.get()``.
+
+What goes wrong upstream reaches the caller as a status, a short message and a
+request id; the details, with the traceback, go to the log under that id. The
+upstream URL and the client's headers never appear in a response, and their
+secrets (password, query values, header values) never in the log.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
+import uuid
+from typing import Any
 
 import aiohttp
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
+from yarl import URL
 
 import sessionhub
+
+logger = logging.getLogger("config.demo")
+
+REDACTED = "[redacted]"
 
 
 async def demo(request: HttpRequest) -> JsonResponse:
     """Fetch the upstream and report which worker and which session served it."""
-    url = settings.DEMO_UPSTREAM_URL or _embedded_upstream(request)
+    request_id = uuid.uuid4().hex
+    url = settings.DEMO_UPSTREAM_URL or embedded_upstream(request)
+    if not url:
+        logger.error(
+            "request %s: DEMO_UPSTREAM_URL is empty and this server gives no TCP port to call "
+            "the embedded upstream on (a unix socket, or WSGI); set DEMO_UPSTREAM_URL",
+            request_id,
+        )
+        return _error(503, "the demo has no upstream configured", request_id)
     session = sessionhub.get()  # its timeout is set in settings.SESSIONHUB
     try:
         async with session.get(url) as response:
             response.raise_for_status()
             upstream = await response.json()
-    except TimeoutError:
-        return JsonResponse({"error": f"upstream {url} timed out"}, status=504)
-    except aiohttp.ClientError as exc:
-        return JsonResponse({"error": f"upstream {url} failed: {exc!r}"}, status=502)
+    except TimeoutError as exc:
+        _log_failure(request_id, url, session, "timed out", exc)
+        return _error(504, "the upstream did not answer in time", request_id)
+    # ValueError: a body that is not JSON (aiohttp's own errors are ClientErrors).
+    except (aiohttp.ClientError, ValueError) as exc:
+        _log_failure(request_id, url, session, "failed", exc)
+        return _error(502, "the upstream failed", request_id)
     return JsonResponse({"pid": os.getpid(), "session": id(session), "upstream": upstream})
 
 
@@ -32,12 +58,62 @@ async def upstream(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"message": "hello from the embedded upstream", "pid": os.getpid()})
 
 
-def _embedded_upstream(request: HttpRequest) -> str:
-    path = reverse("upstream")
-    # Under ASGI, scope["server"] is the socket this worker accepted the
-    # request on, which is safer to call back than the client's Host header.
+def embedded_upstream(request: HttpRequest) -> str | None:
+    """``/upstream/`` on this server's loopback address, or ``None`` where that is unknown.
+
+    The port is the one this worker accepted the request on (ASGI's
+    ``scope["server"]``, the server's own socket), never the Host header; the
+    host is loopback, so that a server bound to all addresses calls itself on
+    a name ``ALLOWED_HOSTS`` accepts. A unix socket and WSGI give no port.
+    """
     server = getattr(request, "scope", {}).get("server")
-    if server and isinstance(server[1], int):
-        host = f"[{server[0]}]" if ":" in server[0] else server[0]
-        return f"http://{host}:{server[1]}{path}"
-    return request.build_absolute_uri(path)
+    if not server or not isinstance(server[1], int):
+        return None
+    host = "[::1]" if ":" in server[0] else "127.0.0.1"
+    return f"http://{host}:{server[1]}{reverse('upstream')}"
+
+
+def _error(status: int, message: str, request_id: str) -> JsonResponse:
+    response = JsonResponse({"error": message, "request_id": request_id}, status=status)
+    response["X-Request-ID"] = request_id
+    return response
+
+
+def _log_failure(request_id: str, url: str, session: Any, what: str, exc: BaseException) -> None:
+    secrets = sorted(_secrets(url, session), key=len, reverse=True)
+    lines = []
+    # Secrets can only be in the exceptions' messages; the frames (indented)
+    # are left whole, so that a short query value does not garble line numbers.
+    for line in traceback.format_exception(exc):
+        if not line.startswith(" "):
+            for secret in secrets:
+                line = line.replace(secret, REDACTED)
+        lines.append(line)
+    details = "".join(lines).rstrip()
+    logger.error("request %s: upstream %s %s\n%s", request_id, _public(url), what, details)
+
+
+def _public(url: str) -> str:
+    """``url`` without credentials, query or fragment: what the log may show."""
+    try:
+        parsed = URL(url)
+        return str(parsed.with_user(None).with_query(None).with_fragment(None))
+    except ValueError:
+        return "(an invalid URL)"
+
+
+def _secrets(url: str, session: Any) -> set[str]:
+    """Strings the log must not show: the URL's password and query, the session's headers."""
+    found: set[str] = set()
+    try:
+        parsed = URL(url)
+    except ValueError:
+        found.add(url)
+    else:
+        found.update([parsed.password or "", parsed.raw_password or ""])
+        found.update([parsed.query_string, parsed.raw_query_string, *parsed.query.values()])
+        # Each value as it is written in the URL, percent-encoded or not.
+        found.update(pair.partition("=")[2] for pair in parsed.raw_query_string.split("&"))
+    headers = getattr(session, "headers", None) or {}
+    found.update(str(value) for value in headers.values())
+    return {secret for secret in found if secret}

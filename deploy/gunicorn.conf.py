@@ -7,6 +7,7 @@ aiohttp session. Every value can be set from the environment.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def _int_env(name: str, default: int) -> int:
@@ -37,9 +38,31 @@ keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then; the jitter keeps them from restarting together.
 max_requests = _int_env("GUNICORN_MAX_REQUESTS", 10_000)
 max_requests_jitter = _int_env("GUNICORN_MAX_REQUESTS_JITTER", max(1, max_requests // 10))
+# Overload (README, "Overload"): at most this many open connections per
+# worker, requests in flight and idle keep-alive connections together; a
+# request arriving past it is answered 503 at once, so a worker whose upstream
+# hangs does not queue requests it cannot answer in time, and its memory stays
+# bounded. 100 is the clients' default LIMIT: more upstream calls than that
+# would only wait for a pooled connection. 0: no bound.
+worker_connections = _int_env("GUNICORN_WORKER_CONNECTIONS", 100)
+# Connections the kernel queues for the workers to accept, per listening
+# socket; past it new connections are refused or retried by the client.
+backlog = _int_env("GUNICORN_BACKLOG", 2048)
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # gunicorn 25.1+ opens a control socket at one fixed path per user; two
 # gunicorns on one host (blue/green deploys, tests) would fight over it.
 control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") == ""
+
+
+def post_worker_init(worker: Any) -> None:
+    """Pass ``worker_connections`` on to uvicorn as ``limit_concurrency``.
+
+    uvicorn-worker 0.4 passes gunicorn's ``backlog`` to uvicorn's ``Config``
+    but not ``worker_connections``. The worker's ``Config`` is built by the
+    time this hook runs, and read by the server that ``run()`` starts next.
+    """
+    config = getattr(worker, "config", None)
+    if worker_connections and config is not None and config.limit_concurrency is None:
+        config.limit_concurrency = worker_connections

@@ -75,11 +75,8 @@ def loop_shutting_down(loop: asyncio.AbstractEventLoop) -> bool:
     flag = getattr(loop, "_asyncgens_shutdown_called", None)
     if isinstance(flag, bool):
         return flag
-    try:
-        task = asyncio.current_task(loop)
-        coro = task.get_coro() if task is not None else None
-    except Exception:  # noqa: BLE001 - unknown means "not shutting down"
-        return False
+    task = asyncio.current_task(loop)
+    coro = task.get_coro() if task is not None else None
     return type(coro).__name__ == "async_generator_athrow"
 
 

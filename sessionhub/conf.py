@@ -417,3 +417,11 @@ def _as_text(found: list[Problem]) -> str:
     return " ".join(
         f"{message} {hint}".strip() + f" ({check_id})" for check_id, message, hint in found
     )
+
+
+def health_details() -> bool:
+    """``SESSIONHUB_HEALTH_DETAILS``: whether the health view adds the pid and ``stats()``.
+
+    Off by default: the view is often reachable by anyone. Only ``True`` turns it on.
+    """
+    return getattr(settings, "SESSIONHUB_HEALTH_DETAILS", False) is True

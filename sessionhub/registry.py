@@ -95,7 +95,13 @@ visible: dict[asyncio.AbstractEventLoop, dict[str, Any]] = {}
 overrides: dict[str, list[tuple[int, Factory]]] = {}
 # What a forked child inherited: kept referenced, never used, closed or
 # garbage-collected (which would warn about clients it must not close).
-inherited: list[object] = []
+inherited: list[
+    tuple[
+        dict[asyncio.AbstractEventLoop, LoopState],
+        dict[asyncio.AbstractEventLoop, Any],
+        dict[asyncio.AbstractEventLoop, dict[str, Any]],
+    ]
+] = []
 _running_loop = asyncio.get_running_loop
 
 

@@ -8,6 +8,8 @@ from config.settings import *  # noqa: F403
 from config.settings import SESSIONHUB
 
 ROOT_URLCONF = "tests.urls"
+# The tests read the pool counts from the health view.
+SESSIONHUB_HEALTH_DETAILS = True
 # E2E_POOL_LIMIT=0 lifts the pool limits, so that every request in flight
 # reaches the upstream at once.
 if "E2E_POOL_LIMIT" in os.environ:

@@ -70,6 +70,8 @@ def server_env(**extra: str) -> dict[str, str]:
         PYTHONDEVMODE="1",
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="config.settings",
+        # config/settings.py refuses to start without one (DEBUG is off).
+        DJANGO_SECRET_KEY="sessionhub-tests-" + "x" * 50,
         SESSIONHUB_LOG_LEVEL="DEBUG",
     )
     env.update(extra)

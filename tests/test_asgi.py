@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any
@@ -295,3 +296,21 @@ async def test_shutdown_reports_a_broken_dispatch_and_still_closes_sessions() ->
         "lifespan_finished receiver tests.test_asgi.Gatekeeper instance raised PermissionError"
     )
     assert session.closed
+
+
+async def test_a_lifespan_cancelled_while_serving_shuts_down_and_reraises() -> None:
+    app = lifespan()
+    await app.send_input({"type": "lifespan.startup"})
+    assert await app.receive_output() == {"type": "lifespan.startup.complete"}
+    session = sessionhub.get()
+    app.future.cancel()  # what a server does to a lifespan task it gives up on
+    with pytest.raises(asyncio.CancelledError):
+        await app.future
+    assert session.closed
+
+
+def test_the_old_hub_module_still_offers_its_public_names() -> None:
+    from sessionhub import hub
+
+    assert hub.get is sessionhub.get
+    assert hub.LifespanFinishedError is sessionhub.LifespanFinishedError

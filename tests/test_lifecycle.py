@@ -168,6 +168,11 @@ async def test_a_hung_sync_receiver_is_reported_and_the_clients_close_anyway() -
         assert "after did not run: a sync receiver before it was still running" in message
     finally:
         release.set()
+    # Released, it finishes in its thread and tells a loop that stopped waiting.
+    (thread,) = [t for t in threading.enumerate() if t.name == "sessionhub-receivers"]
+    await asyncio.to_thread(thread.join, 5)
+    assert not thread.is_alive()
+    await asyncio.sleep(0)  # the loop runs the callback the thread left it
 
 
 def refuse(reason: str, **kwargs: Any) -> None:
@@ -376,3 +381,74 @@ def test_a_session_scoped_pytest_asyncio_loop_outlives_lifespans(tmp_path: Path)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "32 passed" in result.stdout
+
+
+async def test_the_loops_end_waits_for_an_override_close_in_progress() -> None:
+    with override_settings(
+        SESSIONHUB={"default": {}, "slow": {"FACTORY": "tests.test_lifecycle.SlowClose"}}
+    ):
+        lifecycle.start()
+        with override_client("slow", SlowClose):
+            slow = sessionhub.get("slow")
+        await asyncio.sleep(0)  # the override's close has begun and waits
+        ending = asyncio.create_task(lifecycle.end(loop_continues=True))
+        await asyncio.sleep(0.05)
+        assert not ending.done()  # it waits for the close in progress
+        slow.release.set()
+        await ending
+        assert slow.closed
+
+
+def test_a_forked_childs_registry_starts_empty_and_keeps_what_it_inherited() -> None:
+    # The hook os.fork() runs in the child, run here so that coverage sees it;
+    # test_a_forked_child_never_uses_or_closes_its_parents_clients forks for real.
+    from sessionhub import registry
+
+    async def in_loop() -> None:
+        sessionhub.get()
+        state = registry.states[asyncio.get_running_loop()]
+        lock = registry.lock
+        registry._after_fork_in_child()
+        try:
+            assert open_clients() == [] and registry.lock is not lock
+            assert registry.inherited[-1][0]  # kept referenced: never finalized
+            # A state of another process is never closed here.
+            state.pid = -1
+            assert await registry.close_all(asyncio.get_running_loop(), state, then=None) == 0
+        finally:
+            state.pid = os.getpid()
+            states, defaults, visible = registry.inherited.pop()
+            registry.states.update(states)
+            registry.defaults.update(defaults)
+            registry.visible.update(visible)
+
+    asyncio.run(in_loop())
+    assert open_clients() == []
+
+
+async def test_an_override_ended_just_before_its_loops_lifespan_ends_is_closed_once() -> None:
+    lifecycle.start()
+    with override_client("default", lambda config: aiohttp.ClientSession()):
+        session = sessionhub.get()
+    # The lifespan's end takes the retired client before the loop runs the
+    # close the override handed it; that close then finds nothing to do.
+    assert await lifecycle.end(loop_continues=True) == 1
+    assert session.closed
+    await asyncio.sleep(0)
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_override_of_a_loop_closed_without_cleanup_is_left_to_be_forgotten() -> None:
+    loop = asyncio.new_event_loop()
+    override = override_client("default", lambda config: aiohttp.ClientSession())
+    override.enable()
+    loop.run_until_complete(_use_default())
+    loop.close()  # without shutdown_asyncgens(): nothing can close its clients now
+    override.disable()  # schedules nothing on the closed loop
+    asyncio.run(_use_default())  # a new loop sweeps the closed one away
+    assert open_clients() == []
+
+
+async def _use_default() -> None:
+    sessionhub.get()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,9 @@ def gunicorn(workers: int) -> list[str]:
     ]
 
 
-def test_a_hung_shutdown_receiver_cannot_keep_gunicorn_past_graceful_timeout() -> None:
+def test_a_hung_shutdown_receiver_cannot_keep_gunicorn_past_graceful_timeout(
+    record_property: Any,
+) -> None:
     with running(
         gunicorn(2), ready=GUNICORN_READY, env=env("finished", GUNICORN_GRACEFUL_TIMEOUT="8")
     ) as server:
@@ -44,6 +47,7 @@ def test_a_hung_shutdown_receiver_cannot_keep_gunicorn_past_graceful_timeout() -
         started = time.monotonic()
         code = server.terminate(timeout=20)
         seconds = time.monotonic() - started
+    record_property("shutdown_seconds", round(seconds, 2))
     log = server.log
     assert code == 0, log
     assert seconds < 8, f"gunicorn took {seconds:.1f} s, graceful_timeout is 8 s"

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from django.test import AsyncClient
+import logging
+import os
+from typing import Any
+
+import pytest
+from django.test import AsyncClient, override_settings
 
 from sessionhub import lifecycle
 from sessionhub.testing import lifespan
@@ -9,20 +14,91 @@ from sessionhub.testing import lifespan
 async def test_health_is_503_without_a_lifespan() -> None:
     response = await AsyncClient().get("/health/")
     assert response.status_code == 503
-    assert response.json()["status"] == "stopping"
+    assert response.json() == {"status": "stopping"}
 
 
-async def test_health_is_200_while_the_lifespan_runs_and_503_once_shutdown_begins() -> None:
+async def test_health_is_200_while_the_lifespan_runs_and_503_once_shutdown_begins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = AsyncClient()
+    with caplog.at_level(logging.INFO, logger="sessionhub"):
+        async with lifespan():
+            running = await client.get("/health/")
+            lifecycle.begin_shutdown()
+            lifecycle.begin_shutdown()  # said once, logged once
+            stopping = await client.get("/health/")
+    assert running.status_code == 200
+    assert "no-cache" in running["Cache-Control"]
+    assert stopping.status_code == 503
+    begun = [r for r in caplog.records if r.getMessage().startswith("shutdown begun")]
+    assert len(begun) == 1, [r.getMessage() for r in caplog.records]
+
+
+async def test_health_answers_its_status_only_by_default() -> None:
     client = AsyncClient()
     async with lifespan():
         running = await client.get("/health/")
         lifecycle.begin_shutdown()
-        lifecycle.begin_shutdown()  # said once, logged once
         stopping = await client.get("/health/")
-    assert running.status_code == 200
-    body = running.json()
+    # No pid, no client names, types, limits or pool counts for anyone who asks.
+    assert running.json() == {"status": "ok"}
+    assert stopping.json() == {"status": "stopping"}
+
+
+@override_settings(SESSIONHUB_HEALTH_DETAILS=True)
+async def test_health_details_are_opt_in() -> None:
+    async with lifespan():
+        body = (await AsyncClient().get("/health/")).json()
     assert body["status"] == "ok"
+    assert body["pid"] == os.getpid()
     assert body["clients"]["default"]["limit_per_host"] == 50
-    assert "no-cache" in running["Cache-Control"]
-    assert stopping.status_code == 503
-    assert stopping.json()["status"] == "stopping"
+
+
+@override_settings(SESSIONHUB_HEALTH_DETAILS="yes")
+async def test_health_details_need_true_itself() -> None:
+    async with lifespan():
+        body = (await AsyncClient().get("/health/")).json()
+    assert body == {"status": "ok"}
+
+
+class Unreadable:
+    """A client that cannot be described: its internals and its state raise when read."""
+
+    def __init__(self, config: Any) -> None:
+        pass
+
+    @property
+    def _transport(self) -> Any:
+        raise RuntimeError("this library moved its internals")
+
+    @property
+    def is_closed(self) -> bool:
+        raise RuntimeError("and its public state is broken too")
+
+    async def aclose(self) -> None:
+        pass
+
+
+@override_settings(SESSIONHUB={"default": {"FACTORY": "tests.test_views.Unreadable"}})
+async def test_health_reads_no_client_internals_by_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with lifespan():
+        response = await AsyncClient().get("/health/")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert "describing the clients failed" not in caplog.text
+
+
+@override_settings(
+    SESSIONHUB_HEALTH_DETAILS=True,
+    SESSIONHUB={"default": {"FACTORY": "tests.test_views.Unreadable"}},
+)
+async def test_health_never_answers_500_when_describing_a_client_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with lifespan():
+        response = await AsyncClient().get("/health/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "pid": os.getpid(), "clients": None}
+    (record,) = [r for r in caplog.records if "describing the clients failed" in r.getMessage()]
+    assert record.exc_info is not None

@@ -108,6 +108,37 @@ def test_the_budget_scales_the_settings_down_to_fit() -> None:
     assert plan(1, drain=1, shutdown=1, close=1).close == 0
 
 
+def serve(worker: UvicornWorker, drive: Callable[[int], None]) -> list[int]:
+    """Run ``worker`` in the main thread (where uvicorn handles signals) while ``drive(port)``
+    runs in another; return the signals uvicorn re-raised once stopped."""
+    raised: list[int] = []
+    errors: list[BaseException] = []
+    port = worker.sockets[0].getsockname()[1]
+
+    def driving() -> None:
+        try:
+            drive(port)
+        except BaseException as exc:
+            errors.append(exc)
+
+    # uvicorn re-raises the signal it stopped on; here it must not end pytest.
+    previous = {
+        sig: signal.signal(sig, lambda sig, frame: raised.append(sig))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    driver = threading.Thread(target=driving)
+    try:
+        driver.start()
+        worker.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        driver.join(10)
+    if errors:
+        raise errors[0]
+    return raised
+
+
 @override_settings(SESSIONHUB_DRAIN_SECONDS=0.6, SESSIONHUB_CLOSE_TIMEOUT=3)
 def test_the_worker_drains_on_sigterm_then_stops_within_graceful_timeout(
     worker_factory: Callable[[int], UvicornWorker],
@@ -115,35 +146,63 @@ def test_the_worker_drains_on_sigterm_then_stops_within_graceful_timeout(
     worker = worker_factory(20)
     worker.load_wsgi()
     assert worker.config.timeout_graceful_shutdown == pytest.approx(20 - 0.6 - 5 - 3 - MARGIN)
-    port = worker.sockets[0].getsockname()[1]
-    seen: dict[str, Any] = {}
+    seen: dict[str, float] = {}
 
-    def drive() -> None:
-        try:
-            poll(lambda: answers(port), 10, "health 200")
-            seen["begun"] = time.monotonic()
-            os.kill(os.getpid(), signal.SIGTERM)
-            poll(lambda: health(port) == 503, 5, "health 503 while draining")
-            seen["draining"] = time.monotonic()
-        except BaseException as exc:
-            seen["error"] = exc
+    def drive(port: int) -> None:
+        poll(lambda: answers(port), 10, "health 200")
+        seen["begun"] = time.monotonic()
+        os.kill(os.getpid(), signal.SIGTERM)
+        poll(lambda: health(port) == 503, 5, "health 503 while draining")
+        seen["draining"] = time.monotonic()
 
-    # uvicorn re-raises the signal it stopped on; here it must not end pytest.
-    previous = signal.signal(signal.SIGTERM, lambda sig, frame: seen.setdefault("raised", sig))
-    driver = threading.Thread(target=drive)
-    try:
-        driver.start()
-        worker.run()  # in the main thread, where uvicorn handles signals
-        stopped = time.monotonic()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        driver.join(10)
-    assert "error" not in seen, seen.get("error")
+    raised = serve(worker, drive)
+    stopped = time.monotonic()
     # It drained (still answering, with 503) for the drain time, then stopped.
     assert seen["draining"] - seen["begun"] < 0.6
     assert 0.6 <= stopped - seen["begun"] < 3
-    assert seen["raised"] == signal.SIGTERM
+    assert raised == [signal.SIGTERM]
     assert open_sessions() == []
+
+
+@override_settings(SESSIONHUB_DRAIN_SECONDS=30)
+def test_a_second_signal_ends_the_drain_at_once(
+    worker_factory: Callable[[int], UvicornWorker],
+) -> None:
+    worker = worker_factory(60)
+    worker.load_wsgi()
+    seen: dict[str, float] = {}
+
+    def drive(port: int) -> None:
+        poll(lambda: answers(port), 10, "health 200")
+        os.kill(os.getpid(), signal.SIGTERM)
+        poll(lambda: health(port) == 503, 5, "health 503 while draining")
+        seen["second"] = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    raised = serve(worker, drive)
+    assert time.monotonic() - seen["second"] < 10  # not the 30 s drain
+    assert raised == [signal.SIGINT]
+    assert open_sessions() == []
+
+
+async def test_without_uvicorns_signal_handlers_the_worker_serves_on_without_a_drain(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sessionhub.workers import _Draining
+
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "lifespan.startup.complete"})
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    # Under pytest, SIGTERM has no Python handler (uvicorn would have put one).
+    with caplog.at_level(logging.WARNING, logger="sessionhub"):
+        await _Draining(app, 1)({"type": "lifespan"}, None, send)
+    assert sent == [{"type": "lifespan.startup.complete"}]
+    assert "cannot drain: uvicorn installed no handler for SIGTERM" in caplog.text
 
 
 @override_settings(SESSIONHUB_DRAIN_SECONDS=0, SESSIONHUB_CLOSE_TIMEOUT=5)
@@ -172,3 +231,20 @@ def test_a_worker_with_invalid_shutdown_settings_refuses_to_boot(
         worker.load_wsgi()
     assert exit.value.code == 3  # gunicorn halts instead of booting workers in a loop
     assert "SESSIONHUB_CLOSE_TIMEOUT" in caplog.text
+
+
+@override_settings(SESSIONHUB_DRAIN_SECONDS=0)
+def test_without_a_drain_sigterm_stops_the_worker_at_once(
+    worker_factory: Callable[[int], UvicornWorker],
+) -> None:
+    worker = worker_factory(30)
+    worker.load_wsgi()
+    begun: list[float] = []
+
+    def drive(port: int) -> None:
+        poll(lambda: answers(port), 10, "health 200")
+        begun.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    assert serve(worker, drive) == [signal.SIGTERM]
+    assert time.monotonic() - begun[0] < 5
