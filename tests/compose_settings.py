@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from tests.e2e_settings import *  # noqa: F403
-from tests.e2e_settings import INSTALLED_APPS, SESSIONHUB
+from tests.e2e_settings import INSTALLED_APPS, LOGGING, SESSIONHUB
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.compose_app.apps.ComposeAppConfig"]
 # The README's FastAPI example calls the "quotes" client of its Quickstart.
@@ -18,3 +18,12 @@ MIDDLEWARE = [
     "sessionhub.middleware.LifespanStateMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
+
+# daphne says where it listens at INFO, which the project's root level hides.
+LOGGING = {
+    **LOGGING,
+    "loggers": {
+        **LOGGING["loggers"],  # type: ignore[dict-item]
+        "daphne": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
