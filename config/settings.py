@@ -98,8 +98,11 @@ DEMO_UPSTREAM_TIMEOUT = _env_float("DEMO_UPSTREAM_TIMEOUT", 10)
 SESSIONHUB = {
     "default": {"TIMEOUT": DEMO_UPSTREAM_TIMEOUT},
 }
-# Shutdown (README, "Running in production"): seconds to keep serving after
-# SIGTERM with the health view at 503, and the bound on closing clients.
+# The lifespan (README, "Running in production"): the bounds on startup and
+# shutdown receivers, seconds to keep serving after SIGTERM with the health
+# view at 503, and the bound on closing clients.
+SESSIONHUB_STARTUP_TIMEOUT = _env_float("SESSIONHUB_STARTUP_TIMEOUT", 30)
+SESSIONHUB_SHUTDOWN_TIMEOUT = _env_float("SESSIONHUB_SHUTDOWN_TIMEOUT", 5)
 SESSIONHUB_DRAIN_SECONDS = _env_float("SESSIONHUB_DRAIN_SECONDS", 0)
 SESSIONHUB_CLOSE_TIMEOUT = _env_float("SESSIONHUB_CLOSE_TIMEOUT", 5)
 # The health view answers its status only, unless this is on.

@@ -7,7 +7,6 @@ aiohttp session. Every value can be set from the environment.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 
 def _int_env(name: str, default: int) -> int:
@@ -54,15 +53,3 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # gunicorn 25.1+ opens a control socket at one fixed path per user; two
 # gunicorns on one host (blue/green deploys, tests) would fight over it.
 control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") == ""
-
-
-def post_worker_init(worker: Any) -> None:
-    """Pass ``worker_connections`` on to uvicorn as ``limit_concurrency``.
-
-    uvicorn-worker 0.4 passes gunicorn's ``backlog`` to uvicorn's ``Config``
-    but not ``worker_connections``. The worker's ``Config`` is built by the
-    time this hook runs, and read by the server that ``run()`` starts next.
-    """
-    config = getattr(worker, "config", None)
-    if worker_connections and config is not None and config.limit_concurrency is None:
-        config.limit_concurrency = worker_connections

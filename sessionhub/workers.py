@@ -16,6 +16,10 @@ none of uvicorn-worker's code. On SIGTERM the worker
    ``SESSIONHUB_SHUTDOWN_TIMEOUT``, then the clients closed within
    ``SESSIONHUB_CLOSE_TIMEOUT``.
 
+It also bounds concurrent connections by gunicorn's ``worker_connections``
+(uvicorn's ``limit_concurrency``), so that overload is shed with 503s instead
+of queueing without limit.
+
 Where those settings do not fit in ``graceful_timeout``, the worker scales
 them down to fit, and says so once.
 """
@@ -117,6 +121,11 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
                 os.getpid(),
             )
         self.config.timeout_graceful_shutdown = budget.requests
+        # uvicorn-worker passes gunicorn's backlog on to uvicorn, but not
+        # worker_connections: make it uvicorn's bound on concurrent
+        # connections, past which uvicorn answers 503 at once (0: no bound).
+        if self.config.limit_concurrency is None and self.cfg.worker_connections:
+            self.config.limit_concurrency = self.cfg.worker_connections
         lifecycle.fit_shutdown(budget.shutdown, budget.close)
         self.wsgi = _Draining(self.wsgi, budget.drain)  # type: ignore[has-type]
 

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.urls import resolve
 
 from sessionhub.views import health
-from sessionhub.workers import MARGIN
+from sessionhub.workers import MARGIN, plan
 from tests.deployfiles import (
     DEPLOY,
     ENVIRONMENTS,
@@ -36,17 +36,22 @@ from tests.deployfiles import (
 
 
 @pytest.mark.parametrize("where", list(ENVIRONMENTS))
-def test_graceful_timeout_covers_drain_requests_and_closing(
+def test_graceful_timeout_covers_drain_requests_shutdown_and_closing(
     where: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = ENVIRONMENTS[where]()
     conf = gunicorn_settings(env, monkeypatch)
     assert conf["worker_class"] == "sessionhub.workers.UvicornWorker"
-    drain = float(env["SESSIONHUB_DRAIN_SECONDS"])
-    close = float(env["SESSIONHUB_CLOSE_TIMEOUT"])
-    # The client's TIMEOUT bounds a request's upstream call.
+    settings = project_settings({**env, **OPERATOR_ENV}, monkeypatch)
+    drain = settings["SESSIONHUB_DRAIN_SECONDS"]
+    shutdown = settings["SESSIONHUB_SHUTDOWN_TIMEOUT"]
+    close = settings["SESSIONHUB_CLOSE_TIMEOUT"]
+    # The client's TIMEOUT bounds a request's upstream call; the worker's
+    # budget gives requests what the other steps leave, without shrinking them.
     request = client_timeout(env, monkeypatch)
-    assert conf["graceful_timeout"] >= drain + request + close + MARGIN, (where, conf, env)
+    budget = plan(conf["graceful_timeout"], drain, shutdown, close)
+    assert not budget.shrunk and budget.requests >= request, (where, budget, env)
+    assert conf["graceful_timeout"] >= drain + request + shutdown + close + MARGIN
 
 
 def test_systemd_waits_longer_than_gunicorn_and_signals_the_master_only(
@@ -245,7 +250,6 @@ def test_the_bound_on_connections_per_worker_comes_from_the_environment(
 ) -> None:
     default = gunicorn_settings({}, monkeypatch)
     assert (default["worker_connections"], default["backlog"]) == (100, 2048)
-    assert callable(default["post_worker_init"])
     changed = gunicorn_settings(
         {"GUNICORN_WORKER_CONNECTIONS": "0", "GUNICORN_BACKLOG": "64"}, monkeypatch
     )

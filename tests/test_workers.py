@@ -248,3 +248,16 @@ def test_without_a_drain_sigterm_stops_the_worker_at_once(
 
     assert serve(worker, drive) == [signal.SIGTERM]
     assert time.monotonic() - begun[0] < 5
+
+
+def test_worker_connections_bound_uvicorns_concurrency_unless_zero(
+    worker_factory: Callable[[int], UvicornWorker],
+) -> None:
+    worker = worker_factory(30)
+    worker.cfg.set("worker_connections", 64)
+    worker.load_wsgi()
+    assert worker.config.limit_concurrency == 64
+    unbounded = worker_factory(30)
+    unbounded.cfg.set("worker_connections", 0)
+    unbounded.load_wsgi()
+    assert unbounded.config.limit_concurrency is None
