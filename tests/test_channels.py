@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -127,3 +128,21 @@ def test_daphne_sends_no_lifespan(  # daphne is also what Channels' runserver ru
     assert log.count("created client 'default'") == 1
     # ...and never closed: daphne stops its loop without winding it down.
     assert "closed client" not in log
+
+
+def test_channels_runserver_is_daphne_without_a_lifespan(upstream: Upstream) -> None:
+    args = [sys.executable, "-m", "django", "runserver", "--noreload", "127.0.0.1:0"]
+    env = server_env(DJANGO_SETTINGS_MODULE="tests.compose_runserver_settings")
+    with running(args, ready=DAPHNE_READY, env=env) as server:
+        answer = over_websocket(server, upstream.url)
+        http = get_json(f"{server.base_url}/fetch/default/?url={upstream.url}")
+        state_status = status_of(f"{server.base_url}/state/")
+        assert server.terminate(sig=signal.SIGINT) == 0  # Ctrl+C
+    log = server.log
+    assert "Starting ASGI/Daphne" in log
+    assert "lifespan started" not in log
+    assert answer["greeting"] is None
+    assert http["n"] == 2
+    assert state_status == 500
+    assert log.count("created client 'default'") == 1
+    assert "closed client" not in log  # not even on Ctrl+C
