@@ -121,7 +121,7 @@ class _Validated:
         self.client_problems: list[Problem] = []
         if raw is None:
             self.configs["default"] = ClientConfig(name="default")
-        elif not v.errors(self.setting_problems):
+        elif not _names_unusable(self.setting_problems):
             assert isinstance(raw, Mapping)
             self.names = sorted(raw)
             for name, options in raw.items():
@@ -199,9 +199,13 @@ def forget(*, setting: str, **kwargs: object) -> None:
             _validated = None
 
 
-def _raise_setting_errors(current: _Validated) -> None:
+def _names_unusable(found: list[Problem]) -> list[Problem]:
     # E006 (no "default") is left to get("default"), which names the clients.
-    errors = [p for p in current.setting_problems if p[0] == "sessionhub.E001"]
+    return [p for p in found if p[0] == "sessionhub.E001"]
+
+
+def _raise_setting_errors(current: _Validated) -> None:
+    errors = _names_unusable(current.setting_problems)
     if errors:
         raise ImproperlyConfigured(v.as_text(errors))
 
