@@ -118,7 +118,9 @@ NEAR_VALID = {
     "TRUST_ENV": st.booleans(),
     "COOKIES": st.sampled_from(["none", "shared"]),
     "ALLOWED_ORIGINS": st.lists(
-        st.sampled_from(["*", "https://a.example", "http://127.0.0.1:8000", "https://a.example/x"]),
+        st.sampled_from(
+            ["*", "https://a.example", "http://127.0.0.1:8000", "https://a.example/x"]
+        ),
         max_size=2,
     ),
     "OPTIONS": st.sampled_from([{}, {"timeout": 1}, {"bogus": 1}, {"middlewares": None}]),

@@ -55,7 +55,10 @@ def build_error(setting: Any) -> str:
 HUGE = [float("inf"), float("-inf"), float("nan"), 10**400, 86_401, 1e300]
 
 
-@pytest.mark.parametrize("option", ["TIMEOUT", "CONNECT_TIMEOUT", "READ_TIMEOUT", "KEEPALIVE_TIMEOUT"])
+TIMEOUTS = ["TIMEOUT", "CONNECT_TIMEOUT", "READ_TIMEOUT", "KEEPALIVE_TIMEOUT"]
+
+
+@pytest.mark.parametrize("option", TIMEOUTS)
 @pytest.mark.parametrize("value", HUGE, ids=repr)
 def test_infinite_and_huge_timeouts_are_errors_at_check_and_at_build(
     option: str, value: float
@@ -118,7 +121,7 @@ def test_bad_shutdown_settings_are_reported_and_fall_back_to_a_finite_default(
 
 
 def test_good_shutdown_settings_are_used_and_not_logged(caplog: pytest.LogCaptureFixture) -> None:
-    values = {name: 2 for name in SHUTDOWN_SETTINGS}
+    values = dict.fromkeys(SHUTDOWN_SETTINGS, 2)
     with override_settings(**values), caplog.at_level(logging.WARNING, logger="sessionhub"):
         assert conf.shutdown_problems() == []
         assert [accessor() for accessor, _ in ACCESSORS.values()] == [2.0] * 4
