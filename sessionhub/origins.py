@@ -147,10 +147,10 @@ async def _request_started(
 async def _request_done(
     session: aiohttp.ClientSession, context: SimpleNamespace, params: object
 ) -> None:
-    token: Token[_Request | None] | None = getattr(context, "sessionhub_token", None)
-    if token is not None:
-        # Started in this task, so reset in the same context.
-        _current.reset(token)
+    # Set by _request_started, in this task's context: aiohttp awaits trace
+    # signals in the task that sends the request.
+    token: Token[_Request | None] = context.sessionhub_token
+    _current.reset(token)
 
 
 def aiohttp_options(config: ClientConfig) -> dict[str, Any]:
