@@ -105,13 +105,15 @@ class _Validated:
         raw = getattr(settings, "SESSIONHUB", None)
         self.shutdown: dict[str, float] = {}
         self.shutdown_problems: list[Problem] = []
+        # Setting -> what is wrong with it, until the fallback is logged (once).
+        self.unlogged: dict[str, str] = {}
         for setting, (default, zero) in _SHUTDOWN.items():
-            found = v.shutdown_seconds(setting, getattr(settings, setting, default), default, zero)
-            self.shutdown_problems += found
             value = getattr(settings, setting, default)
+            found = v.shutdown_seconds(setting, value, default, zero)
+            self.shutdown_problems += found
             self.shutdown[setting] = default if found else float(value)
-        # Fallbacks already logged, so that each is logged once.
-        self.logged: set[str] = set()
+            for _, message, _ in found:
+                self.unlogged[setting] = message
         # Problems of the setting as a whole; with an error among them, no
         # client can be built.
         self.setting_problems = v.setting(raw, configured=raw is not None)
@@ -176,19 +178,17 @@ def _build_config(name: str, options: Mapping[str, Any]) -> ClientConfig:
     return ClientConfig(name=name, **values)
 
 
-_lock = threading.Lock()
+# Reentrant: validating imports each FACTORY, whose module may read settings.
+_lock = threading.RLock()
 _validated: _Validated | None = None
 
 
 def _current() -> _Validated:
     global _validated
-    found = _validated
-    if found is None:
-        with _lock:
-            found = _validated
-            if found is None:
-                found = _validated = _Validated()
-    return found
+    with _lock:
+        if _validated is None:
+            _validated = _Validated()
+        return _validated
 
 
 def forget(*, setting: str, **kwargs: object) -> None:
@@ -252,11 +252,9 @@ def shutdown_problems() -> list[Problem]:
 def _shutdown_value(setting: str) -> float:
     current = _current()
     value = current.shutdown[setting]
-    if setting not in current.logged:
-        for _, message, _ in current.shutdown_problems:
-            if message.startswith(setting):
-                current.logged.add(setting)
-                logger.warning("%s Using the default, %s s (sessionhub.E009).", message, value)
+    message = current.unlogged.pop(setting, None)
+    if message is not None:
+        logger.warning("%s Using the default, %s s (sessionhub.E009).", message, value)
     return value
 
 

@@ -345,20 +345,20 @@ def keywords(where: str, value: Any, options: Mapping[Any, Any]) -> list[Problem
     return found
 
 
-@functools.cache
 def _known_keywords(factory_path: str) -> tuple[str, frozenset[str]] | None:
     """The client class that a factory of ours builds, and the keywords it takes."""
     if factory_path == DEFAULT_FACTORY:
-        client: type = aiohttp.ClientSession
-    elif importlib.util.find_spec("httpx") is not None:
-        import httpx
-
-        client = httpx.AsyncClient
-    else:
+        return "aiohttp.ClientSession", _parameters(aiohttp.ClientSession)
+    if importlib.util.find_spec("httpx") is None:
         return None  # E004 says httpx is missing
-    return f"{client.__module__.partition('.')[0]}.{client.__name__}", frozenset(
-        inspect.signature(client).parameters
-    )
+    import httpx
+
+    return "httpx.AsyncClient", _parameters(httpx.AsyncClient)
+
+
+@functools.cache
+def _parameters(client: type) -> frozenset[str]:
+    return frozenset(inspect.signature(client).parameters)
 
 
 def factory(where: str, value: Any, options: Mapping[Any, Any]) -> list[Problem]:

@@ -215,6 +215,16 @@ async def test_allowed_origins_without_base_url_are_the_only_ones_reached(
     assert home.requests == 0
 
 
+async def test_a_client_without_headers_is_bound_to_its_origin_all_the_same(
+    factory: str, home: Upstream, other: Upstream
+) -> None:
+    api = client(factory, home, HEADERS={})
+    assert (await fetch_json(api, redirect(home, home.url_for("/echo"))))["path"] == "/echo"
+    with pytest.raises(origins.OriginNotAllowedError):
+        await fetch_json(api, redirect(home, other.url_for("/echo")))
+    assert other.requests == 0
+
+
 async def test_a_client_without_base_url_or_headers_gets_no_guard(upstream: Upstream) -> None:
     config = ClientConfig(name="plain")
     assert origins.aiohttp_options(config) == {}

@@ -134,6 +134,7 @@ def test_good_shutdown_settings_are_used_and_not_logged(caplog: pytest.LogCaptur
         ("http://[::1/", "is not a valid URL"),
         ("http://api.example.com:99999/", "is not a valid URL"),
         ("http://:80/", "is not a valid URL"),
+        ("http:///v1/", "has no host"),
         ("http://api.example.com:0/", "port out of range"),
         ("http://api.example.com/v1", 'must end with "/"'),
         ("api.internal/v2/", "must start with http:// or https://"),
@@ -178,13 +179,21 @@ def test_a_factory_whose_module_fails_on_import_is_reported_not_raised() -> None
     assert "(sessionhub.E004)" in output
 
 
+def test_an_import_error_that_cannot_be_shown_is_named_by_its_type() -> None:
+    with override_settings(SESSIONHUB={"default": {"FACTORY": "tests.unprintable_module.f"}}):
+        (message,) = check_settings(None)
+    assert message.id == "sessionhub.E004"
+    assert "cannot be imported (Unprintable)" in message.msg
+
+
 async def test_the_httpx_factory_without_httpx_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # What an environment without httpx looks like to the import system.
     monkeypatch.setitem(sys.modules, "httpx", None)
-    setting = {"default": {}, "search": {"FACTORY": "sessionhub.factories.httpx_client"}}
-    with override_settings(SESSIONHUB=setting):
+    search = {"FACTORY": "sessionhub.factories.httpx_client", "OPTIONS": {"http2": True}}
+    with override_settings(SESSIONHUB={"default": {}, "search": search}):
+        # Its OPTIONS are not judged: which keywords httpx takes is not known.
         (message,) = check_settings(None)
         with pytest.raises(ImproperlyConfigured) as info:
             sessionhub.get("search")
@@ -390,3 +399,12 @@ async def test_a_config_built_from_settings_copies_its_dicts(upstream: Upstream)
     headers["X-Team"] = "b"
     assert config.headers == {"X-Team": "a"}
     assert (await fetch_json(session, upstream.url_for("/echo")))["headers"]["X-Team"] == "a"
+
+
+def test_options_of_a_factory_that_is_not_a_str_are_checked_for_their_shape_only() -> None:
+    with override_settings(SESSIONHUB={"default": {"FACTORY": 5, "OPTIONS": {"x": 1}}}):
+        (message,) = check_settings(None)
+    assert (
+        message.msg
+        == "SESSIONHUB['default']['FACTORY'] must be a dotted path (str) to a callable, not int."
+    )
