@@ -72,9 +72,10 @@ class ClientConfig:
     raise_for_status: bool = _option(False, v.flag)
     trust_env: bool = _option(False, v.flag)
     cookies: Literal["none", "shared"] = _option("none", v.cookies)
-    allowed_origins: tuple[str, ...] = _option((), v.allowed_origins)
     options: Mapping[str, Any] = _option(None, v.keywords, factory=dict)
     factory: str = _option(DEFAULT_FACTORY, v.factory)
+    # Last, so that the fields before it keep their positions.
+    allowed_origins: tuple[str, ...] = _option((), v.allowed_origins)
 
 
 # Option name (upper case, as in the setting) -> its ClientConfig field.

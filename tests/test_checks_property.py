@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import re
 from typing import Any
 
 from django.core.checks import CheckMessage
@@ -172,7 +173,9 @@ def test_check_answers_for_any_value_and_agrees_with_client_building(
                 config = conf.client_config(name)
             except ImproperlyConfigured as exc:
                 # Refused with ids that the check reported too.
-                assert serious, f"client_config({name!r}) raised what check passed: {exc}"
+                raised = set(re.findall(r"\((sessionhub\.E\d{3})\)", str(exc)))
+                assert raised, f"client_config({name!r}) raised without an id: {exc}"
+                assert raised <= serious, f"check did not report {raised - serious}: {exc}"
                 continue
             except KeyError:
                 raise AssertionError(f"client_config({name!r}) raised KeyError") from None

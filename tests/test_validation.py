@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import sessionhub
 from sessionhub import conf
 from sessionhub.checks import check_settings
 from sessionhub.testing import LifespanFailedError, lifespan
+from tests.servers import BIN, running, server_env
 from tests.upstream import Upstream
 from tests.views import fetch_json
 
@@ -408,3 +410,25 @@ def test_options_of_a_factory_that_is_not_a_str_are_checked_for_their_shape_only
         message.msg
         == "SESSIONHUB['default']['FACTORY'] must be a dotted path (str) to a callable, not int."
     )
+
+
+@pytest.mark.e2e
+@pytest.mark.xfail(
+    strict=True,
+    reason="the worker calls conf.shutdown_problems() at boot once the lead wires it; "
+    "until then it boots on the defaults instead of crash-looping",
+)
+def test_a_gunicorn_worker_with_invalid_shutdown_settings_refuses_to_boot() -> None:
+    # config/settings.py reads these from the environment as floats.
+    env = server_env(SESSIONHUB_DRAIN_SECONDS="inf", SESSIONHUB_CLOSE_TIMEOUT="nan")
+    command = [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "--bind", "127.0.0.1:0"]
+    with running(command, ready=None, env=env) as server:
+        deadline = time.monotonic() + 60
+        # Either gunicorn halts, or its worker serves (and the test fails).
+        while server.process.poll() is None and "Application startup complete" not in server.log:
+            assert time.monotonic() < deadline, server.log
+            time.sleep(0.05)
+        code = server.process.poll()
+    assert code == 3, server.log  # gunicorn's "Worker failed to boot", no restart loop
+    assert "SESSIONHUB_DRAIN_SECONDS must be a number of seconds" in server.log
+    assert "SESSIONHUB_CLOSE_TIMEOUT must be a number of seconds" in server.log
