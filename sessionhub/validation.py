@@ -87,6 +87,7 @@ def show_key(key: object) -> str:
 
 
 def show_number(value: float) -> str:
+    """A number for a message (never a secret, but an int may have thousands of digits)."""
     if isinstance(value, int) and abs(value) >= 10**15:
         return "a very large number"
     return repr(value)
@@ -412,24 +413,39 @@ def _not_importable(where: str, path: str, exc: Exception) -> Problem:
 
 def combination_problems(where: str, options: Mapping[Any, Any]) -> list[Problem]:
     """Warnings about options that are each valid but do not go together."""
-    if options.get("VERIFY") is not False:
-        return []
-    found: list[Problem] = [
-        (
-            "sessionhub.W002",
-            f"{where} turns TLS certificate verification off (VERIFY=False).",
-            "Anyone on the network path can then read and change this client's traffic. "
-            "To trust a private CA, set CA_BUNDLE instead.",
-        )
-    ]
-    if options.get("CA_BUNDLE") is not None:
+    found: list[Problem] = []
+    given, allowed = options.get("HEADERS"), options.get("ALLOWED_ORIGINS")
+    # Only valid headers: the truth of an arbitrary value may raise, and
+    # headers already reported need no second message.
+    has_headers = isinstance(given, Mapping) and len(given) > 0 and not headers("", given, {})
+    no_origins = allowed is None or (isinstance(allowed, list | tuple) and not allowed)
+    if has_headers and options.get("BASE_URL") is None and no_origins:
         found.append(
             (
-                "sessionhub.W003",
-                f"{where} sets CA_BUNDLE, which VERIFY=False makes unused.",
-                "Remove one of the two.",
+                "sessionhub.W006",
+                f"{where} sends its HEADERS to any origin the code calls: it has neither "
+                "BASE_URL nor ALLOWED_ORIGINS.",
+                "Set BASE_URL, or ALLOWED_ORIGINS to the origins these headers are for "
+                '(["*"] if they may go anywhere).',
             )
         )
+    if options.get("VERIFY") is False:
+        found.append(
+            (
+                "sessionhub.W002",
+                f"{where} turns TLS certificate verification off (VERIFY=False).",
+                "Anyone on the network path can then read and change this client's traffic. "
+                "To trust a private CA, set CA_BUNDLE instead.",
+            )
+        )
+        if options.get("CA_BUNDLE") is not None:
+            found.append(
+                (
+                    "sessionhub.W003",
+                    f"{where} sets CA_BUNDLE, which VERIFY=False makes unused.",
+                    "Remove one of the two.",
+                )
+            )
     return found
 
 

@@ -275,3 +275,27 @@ def test_shutdown_settings_must_be_seconds(setting: str, value: object) -> None:
 def test_shutdown_settings_of_0_drain_and_a_positive_bound_pass() -> None:
     with override_settings(SESSIONHUB_CLOSE_TIMEOUT=0.5, SESSIONHUB_DRAIN_SECONDS=0):
         assert check_settings(None) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"HEADERS": {"X-Api-Key": "k"}}, ["sessionhub.W006"]),
+        ({"HEADERS": {"X-Api-Key": "k"}, "ALLOWED_ORIGINS": []}, ["sessionhub.W006"]),
+        ({"HEADERS": {"X-Api-Key": "k"}, "BASE_URL": "https://api.example.com/"}, []),
+        ({"HEADERS": {"X-Api-Key": "k"}, "ALLOWED_ORIGINS": ["https://api.example.com"]}, []),
+        ({"HEADERS": {"X-Api-Key": "k"}, "ALLOWED_ORIGINS": ["*"]}, []),
+        ({"HEADERS": {}}, []),
+    ],
+)
+def test_headers_that_may_go_to_any_origin_warn(
+    options: dict[str, Any], expected: list[str]
+) -> None:
+    with override_settings(SESSIONHUB={"default": options}):
+        messages = check_settings(None)
+        output = run_check()
+    assert ids(messages) == expected
+    assert not any(message.is_serious() for message in messages)
+    for check_id in expected:
+        assert f"({check_id})" in output
+        assert "sends its HEADERS to any origin the code calls" in messages[0].msg
