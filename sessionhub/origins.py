@@ -40,7 +40,7 @@ _HTTP_SCHEME = {"ws": "http", "wss": "https"}
 _EXTENSION = "sessionhub.origin"
 
 
-class OriginNotAllowedError(SessionhubError, ValueError):
+class OriginNotAllowedError(SessionhubError):
     """A client was asked to send a request to an origin it is not allowed to reach."""
 
 
