@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from sessionhub import validation
-from sessionhub.hub import SessionhubError
+from sessionhub import SessionhubError, validation
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

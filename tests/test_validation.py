@@ -98,10 +98,10 @@ SHUTDOWN_SETTINGS = [
     "SESSIONHUB_DRAIN_SECONDS",
 ]
 ACCESSORS = {
-    "SESSIONHUB_CLOSE_TIMEOUT": (conf.close_timeout, 5.0),
-    "SESSIONHUB_STARTUP_TIMEOUT": (conf.startup_timeout, 30.0),
-    "SESSIONHUB_SHUTDOWN_TIMEOUT": (conf.shutdown_timeout, 10.0),
-    "SESSIONHUB_DRAIN_SECONDS": (conf.drain_seconds, 0.0),
+    "SESSIONHUB_CLOSE_TIMEOUT": (conf.close_timeout, conf.CLOSE_TIMEOUT),
+    "SESSIONHUB_STARTUP_TIMEOUT": (conf.startup_timeout, conf.STARTUP_TIMEOUT),
+    "SESSIONHUB_SHUTDOWN_TIMEOUT": (conf.shutdown_timeout, conf.SHUTDOWN_TIMEOUT),
+    "SESSIONHUB_DRAIN_SECONDS": (conf.drain_seconds, conf.DRAIN_SECONDS),
 }
 
 
