@@ -86,9 +86,11 @@ CLOSE_TIMEOUT = 5.0
 # same as gunicorn's default worker timeout, the bound an operator already
 # expects for a worker that hangs while it boots.
 STARTUP_TIMEOUT = 30.0
-# Seconds lifespan_finished receivers may take: the default client TIMEOUT, so
-# a receiver that makes one last upstream call can wait out that call.
-SHUTDOWN_TIMEOUT = 10.0
+# Seconds lifespan_finished receivers may take, as long as closing may. With
+# gunicorn's default graceful_timeout (30 s) that leaves 19 s for requests in
+# flight, more than the default client TIMEOUT (10 s), so a request in flight
+# can still finish its upstream call.
+SHUTDOWN_TIMEOUT = 5.0
 DRAIN_SECONDS = 0.0
 # Setting -> (default, whether 0 is allowed).
 _SHUTDOWN: dict[str, tuple[float, bool]] = {

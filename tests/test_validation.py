@@ -415,8 +415,8 @@ def test_options_of_a_factory_that_is_not_a_str_are_checked_for_their_shape_only
 @pytest.mark.e2e
 @pytest.mark.xfail(
     strict=True,
-    reason="the worker calls conf.shutdown_problems() at boot once the lead wires it; "
-    "until then it boots on the defaults instead of crash-looping",
+    reason="this branch's worker boots on the defaults (no crash loop); main's worker "
+    "refuses to boot on E009: delete this marker when merging main",
 )
 def test_a_gunicorn_worker_with_invalid_shutdown_settings_refuses_to_boot() -> None:
     # config/settings.py reads these from the environment as floats.
