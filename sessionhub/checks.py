@@ -18,7 +18,11 @@ __all__ = ["check_asgi_application", "check_settings"]
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    """Report unknown options, wrong types and bad values in ``SESSIONHUB``."""
+    """Report every problem of ``SESSIONHUB`` and the ``SESSIONHUB_*`` shutdown settings.
+
+    It never raises, whatever the settings hold, and never shows a value that
+    may be a secret.
+    """
     messages: list[CheckMessage] = []
     for check_id, message, hint in conf.problems():
         kind = Error if check_id.startswith("sessionhub.E") else Warning

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import http.cookiejar
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
+from sessionhub import origins
 from sessionhub.conf import ClientConfig
 
 if TYPE_CHECKING:
@@ -23,7 +24,14 @@ __all__ = ["aiohttp_session", "httpx_client"]
 
 
 def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
-    """An ``aiohttp.ClientSession`` with the options of ``config``."""
+    """An ``aiohttp.ClientSession`` with the options of ``config``.
+
+    It sends requests only to the origins ``config`` allows, and its
+    ``HEADERS`` never follow a redirect to another origin (``sessionhub.origins``).
+    """
+    options = dict(config.options)
+    for key, ours in origins.aiohttp_options(config).items():
+        options[key] = [*ours, *options.get(key, ())]
     connector = aiohttp.TCPConnector(
         limit=config.limit,
         limit_per_host=config.limit_per_host,
@@ -46,7 +54,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
         cookie_jar=aiohttp.CookieJar() if config.cookies == "shared" else aiohttp.DummyCookieJar(),
         raise_for_status=config.raise_for_status,
         trust_env=config.trust_env,
-        **config.options,
+        **options,
     )
 
 
@@ -57,12 +65,16 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
     phase (connect, read, write, waiting for a pooled connection) that
     ``CONNECT_TIMEOUT`` or ``READ_TIMEOUT`` does not, and ``LIMIT_PER_HOST`` is
     not used. ``TTL_DNS_CACHE`` is not used either: httpx does not cache DNS.
+    Origins are bound as for ``aiohttp_session``.
     """
     import httpx
 
-    hooks: dict[str, list[Any]] = {"request": [], "response": []}
+    options = dict(config.options)
+    hooks = origins.httpx_event_hooks(config)
     if config.raise_for_status:
         hooks["response"].append(_raise_for_status)
+    for kind, given in options.pop("event_hooks", {}).items():
+        hooks.setdefault(kind, []).extend(given)
     return httpx.AsyncClient(
         base_url=config.base_url or "",
         headers=dict(config.headers),
@@ -80,7 +92,7 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
         cookies=None if config.cookies == "shared" else _no_cookies(),
         trust_env=config.trust_env,
         event_hooks=hooks,
-        **config.options,
+        **options,
     )
 
 

@@ -88,7 +88,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         """Load the application (gunicorn's step), then fit the shutdown into gunicorn's."""
         super().load_wsgi()
         # Django is set up now, so its settings can be read.
-        problems = [p for p in conf.problems() if p[0] == "sessionhub.E009"]
+        problems = conf.shutdown_problems()
         if problems:
             for check_id, message, hint in problems:
                 logger.error("%s %s (%s) (pid %d)", message, hint, check_id, os.getpid())

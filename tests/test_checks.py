@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from django.conf import settings
 from django.core.checks import CheckMessage
 from django.core.management import call_command
@@ -24,7 +26,7 @@ BAD_SETTINGS = [
     pytest.param(
         {"default": {"TIMEOUT": "5"}},
         "sessionhub.E003",
-        "SESSIONHUB['default']['TIMEOUT'] must be a number of seconds or None, not str '5'",
+        "SESSIONHUB['default']['TIMEOUT'] must be a number of seconds or None, not str.",
         id="E003",
     ),
     pytest.param(
@@ -33,7 +35,7 @@ BAD_SETTINGS = [
     pytest.param(
         {"default": {"HEADERS": {"X-Id": 5}}},
         "sessionhub.E003",
-        "must be a dict of str to str",
+        "SESSIONHUB['default']['HEADERS']['X-Id'] must be a str, not int.",
         id="E003-headers",
     ),
     pytest.param(
@@ -51,13 +53,13 @@ BAD_SETTINGS = [
     pytest.param(
         {"default": {"BASE_URL": "api.example.com/v1"}},
         "sessionhub.E005",
-        "must be an absolute http:// or https:// URL",
+        "SESSIONHUB['default']['BASE_URL'] must start with http:// or https://.",
         id="E005",
     ),
     pytest.param(
         {"default": {"BASE_URL": "ftp://files.example.com/"}},
         "sessionhub.E005",
-        "'ftp://files.example.com/'",
+        "SESSIONHUB['default']['BASE_URL'] must start with http:// or https://.",
         id="E005-scheme",
     ),
     pytest.param(
@@ -68,7 +70,7 @@ BAD_SETTINGS = [
     ),
     pytest.param({"default": {"TIMEOUT": 0}}, "sessionhub.E007", "greater than 0", id="E007"),
     pytest.param(
-        {"default": {"LIMIT_PER_HOST": -1}}, "sessionhub.E007", "not be negative", id="E007-limit"
+        {"default": {"LIMIT_PER_HOST": -1}}, "sessionhub.E007", "from 0 to", id="E007-limit"
     ),
     pytest.param(
         {"default": {"TTL_DNS_CACHE": -5}}, "sessionhub.E007", "DNS cache off", id="E007-dns"
@@ -76,7 +78,7 @@ BAD_SETTINGS = [
     pytest.param(
         {"default": {"COOKIES": "all"}},
         "sessionhub.E007",
-        "must be one of 'none', 'shared', not 'all'",
+        "SESSIONHUB['default']['COOKIES'] must be \"none\" or \"shared\".",
         id="E007-cookies",
     ),
     pytest.param(
@@ -189,10 +191,15 @@ def test_no_setting_is_valid() -> None:
     ("options", "expected"),
     [
         ({"VERIFY": False}, ["sessionhub.W002"]),
-        ({"VERIFY": False, "CA_BUNDLE": __file__}, ["sessionhub.W002", "sessionhub.W003"]),
+        ({"VERIFY": False, "CA_BUNDLE": "ca.pem"}, ["sessionhub.W002", "sessionhub.W003"]),
     ],
 )
-def test_turning_verification_off_warns(options: dict[str, Any], expected: list[str]) -> None:
+def test_turning_verification_off_warns(
+    options: dict[str, Any], expected: list[str], tmp_path: Path
+) -> None:
+    if "CA_BUNDLE" in options:
+        trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        options = {**options, "CA_BUNDLE": str(tmp_path / "ca.pem")}
     with override_settings(SESSIONHUB={"default": options}):
         messages = check_settings(None)
         output = run_check()
@@ -268,3 +275,27 @@ def test_shutdown_settings_must_be_seconds(setting: str, value: object) -> None:
 def test_shutdown_settings_of_0_drain_and_a_positive_bound_pass() -> None:
     with override_settings(SESSIONHUB_CLOSE_TIMEOUT=0.5, SESSIONHUB_DRAIN_SECONDS=0):
         assert check_settings(None) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"HEADERS": {"X-Api-Key": "k"}}, ["sessionhub.W006"]),
+        ({"HEADERS": {"X-Api-Key": "k"}, "ALLOWED_ORIGINS": []}, ["sessionhub.W006"]),
+        ({"HEADERS": {"X-Api-Key": "k"}, "BASE_URL": "https://api.example.com/"}, []),
+        ({"HEADERS": {"X-Api-Key": "k"}, "ALLOWED_ORIGINS": ["https://api.example.com"]}, []),
+        ({"HEADERS": {"X-Api-Key": "k"}, "ALLOWED_ORIGINS": ["*"]}, []),
+        ({"HEADERS": {}}, []),
+    ],
+)
+def test_headers_that_may_go_to_any_origin_warn(
+    options: dict[str, Any], expected: list[str]
+) -> None:
+    with override_settings(SESSIONHUB={"default": options}):
+        messages = check_settings(None)
+        output = run_check()
+    assert ids(messages) == expected
+    assert not any(message.is_serious() for message in messages)
+    for check_id in expected:
+        assert f"({check_id})" in output
+        assert "sends its HEADERS to any origin the code calls" in messages[0].msg

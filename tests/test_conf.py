@@ -50,8 +50,11 @@ async def test_a_setting_that_is_not_a_dict_fails_get() -> None:
         pytest.raises(ImproperlyConfigured, match=r"sessionhub\.E001"),
     ):
         sessionhub.get()
-    with override_settings(SESSIONHUB=[("default", {})]):
-        assert conf.client_names() == []
+    with (
+        override_settings(SESSIONHUB=[("default", {})]),
+        pytest.raises(ImproperlyConfigured, match=r"not list\. .*\(sessionhub\.E001\)"),
+    ):
+        conf.client_names()
 
 
 async def test_warnings_do_not_stop_a_client_being_built() -> None:
