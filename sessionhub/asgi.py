@@ -13,7 +13,7 @@ import django
 from django.core.handlers.asgi import ASGIHandler
 
 from sessionhub.errors import LifespanFailedError
-from sessionhub.lifespan import lifespan
+from sessionhub.lifespan import lifespan, run
 
 __all__ = ["LifespanASGIHandler", "get_asgi_application", "lifespan"]
 
@@ -47,7 +47,7 @@ class LifespanASGIHandler(ASGIHandler):
         message = await receive()
         if message["type"] != "lifespan.startup":
             raise _unexpected(message, "lifespan.startup")
-        running = lifespan(self, scope=scope, loop_continues=loop_continues.get())
+        running = run(type(self), scope, loop_continues=loop_continues.get())
         try:
             await running.__aenter__()
         except LifespanFailedError as exc:

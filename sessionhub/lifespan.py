@@ -57,36 +57,37 @@ def unregister_lifespan(factory: LifespanFactory) -> None:
 
 @asynccontextmanager
 async def lifespan(
-    app: Any = None,
-    *,
-    state: dict[str, Any] | None = None,
-    scope: Mapping[str, Any] | None = None,
-    loop_continues: bool = False,
-) -> AsyncIterator[dict[str, Any] | None]:
+    app: Any = None, *, loop_continues: bool = False
+) -> AsyncIterator[dict[str, Any]]:
     """Run sessionhub's whole lifespan around the block, on the running loop; yield its state.
 
     For hosts that do not forward the ASGI lifespan to Django (FastAPI's or
     Starlette's ``lifespan=``, Litestar, a script). ``app`` is the
     ``LifespanASGIHandler`` being hosted (a new one by default): its class is
-    the signals' sender. ``state`` is the dict to fill (a new one by
-    default); a server passes its ``scope``, whose ``"state"`` (``None`` if
-    it provides none) is then used instead. Pass ``loop_continues=True``
-    where the loop goes on running after the block (a script, a test), so
-    that ``get()`` keeps working there (see ``sessionhub.lifecycle``). A
-    failed startup or shutdown raises ``LifespanFailedError`` naming what
-    failed.
+    the signals' sender. Pass ``loop_continues=True`` where the loop goes on
+    running after the block (a script, a test), so that ``get()`` keeps
+    working there (see ``sessionhub.lifecycle``). A failed startup or
+    shutdown raises ``LifespanFailedError`` naming what failed.
     """
     if app is None:
         from sessionhub.asgi import LifespanASGIHandler
 
         app = LifespanASGIHandler()
-    sender = type(app)
-    if scope is None:
-        state = {} if state is None else state
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
-        scope = {**scope, "state": state}
-    else:
-        state = scope.get("state")
+    state: dict[str, Any] = {}
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
+    async with run(type(app), scope, loop_continues=loop_continues):
+        yield state
+
+
+@asynccontextmanager
+async def run(
+    sender: type, scope: Mapping[str, Any], *, loop_continues: bool
+) -> AsyncIterator[None]:
+    """The lifespan for ``scope`` (a server's, whose ``"state"`` may be missing).
+
+    ``LifespanASGIHandler`` runs it for a server; ``lifespan()`` for a host.
+    """
+    state = scope.get("state")
     loop = asyncio.get_running_loop()
     lifecycle.start()
     entered: list[tuple[LifespanFactory, AbstractAsyncContextManager[Any]]] = []
@@ -100,7 +101,7 @@ async def lifespan(
         raise LifespanFailedError("\n".join(failures))
     logger.info("lifespan started (pid %d)", os.getpid())
     try:
-        yield state
+        yield
     except BaseException:
         await _shutdown(sender, scope, state, entered, loop_continues)
         raise

@@ -12,7 +12,7 @@ from django.test import override_settings
 
 import sessionhub
 from sessionhub.asgi import LifespanASGIHandler, lifespan
-from sessionhub.lifespan import unregister_lifespan
+from sessionhub.lifespan import run, unregister_lifespan
 from sessionhub.signals import lifespan_finished, lifespan_started
 from tests.helpers import connected, open_sessions
 
@@ -187,15 +187,22 @@ def test_register_lifespan_takes_callables_once() -> None:
     unregister_lifespan(factory)  # unknown now: ignored
 
 
-async def test_a_server_without_state_gets_none_and_mappings_have_nowhere_to_go() -> None:
+async def test_a_server_without_state_gives_none_and_mappings_have_nowhere_to_go() -> None:
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
-    async with lifespan(LifespanASGIHandler(), scope=scope) as state:
-        assert state is None
+    seen: list[Any] = []
+
+    async def receiver(state: Any, **kwargs: Any) -> None:
+        seen.append(state)
+
+    with connected(lifespan_started, receiver):
+        async with run(LifespanASGIHandler, scope, loop_continues=True):
+            pass
+    assert seen == [None]
     with (
         registered(recording([], "stateful", value={"k": 1})),
         pytest.raises(sessionhub.LifespanFailedError, match="the server provides none"),
     ):
-        async with lifespan(scope=scope):
+        async with run(LifespanASGIHandler, scope, loop_continues=True):
             pass
 
 
