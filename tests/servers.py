@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import json
 import os
 import re
 import signal
@@ -9,12 +11,28 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+UVICORN_READY = r"Uvicorn running on http://127\.0\.0\.1:(\d+)"
+GUNICORN_READY = r"Listening at: http://127\.0\.0\.1:(\d+)"
+
+
+def uvicorn_command(*args: str) -> list[str]:
+    """uvicorn serving the reference project on port 0, plus ``args``."""
+    return [str(BIN / "uvicorn"), "config.asgi:application", "--port", "0", *args]
+
+
+def gunicorn_command(*args: str) -> list[str]:
+    """gunicorn with the reference deployment's configuration, plus ``args``."""
+    return [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", *args]
 
 
 class Server:
@@ -65,6 +83,7 @@ class Server:
 
 
 def server_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a server of the reference project, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "DJANGO_"))}
     env.update(
         PYTHONDEVMODE="1",
@@ -166,3 +185,43 @@ def open_fds(pids: list[int]) -> int:
         except FileNotFoundError:
             continue
     return total
+
+
+def count_by_pid(log: str, pattern: str) -> collections.Counter[str]:
+    """How many times each pid logged a sessionhub line matching ``pattern``."""
+    return collections.Counter(re.findall(rf"\[(\d+)\] \[\w+\] sessionhub: {pattern}", log))
+
+
+def fetch(url: str, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+    """GET ``url`` on a new connection (so the kernel can hand it to any worker).
+
+    Returns the status and the JSON body, for errors too.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def get_json(url: str) -> dict[str, Any]:
+    """The JSON body of a GET of ``url`` that must answer 200."""
+    status, body = fetch(url)
+    assert status == 200, (status, body)
+    return body
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.02)
+
+
+def stop(server: Server) -> tuple[int, float]:
+    """SIGTERM the server; return its exit code and how long it took to exit."""
+    started = time.monotonic()
+    code = server.terminate()
+    return code, time.monotonic() - started

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import re
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,20 +21,23 @@ import pytest
 
 from tests.faults import FaultyUpstream, running_faulty_upstream
 from tests.servers import (
-    BIN,
+    GUNICORN_READY,
     Server,
     assert_clean,
+    count_by_pid,
+    fetch,
+    gunicorn_command,
     open_fds,
     process_tree,
     running,
     server_env,
+    stop,
     tcp_connections,
+    wait_until,
 )
 from tests.upstream import Upstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.production]
-
-GUNICORN_READY = r"Listening at: http://127\.0\.0\.1:(\d+)"
 
 
 def gunicorn_env(**extra: str) -> dict[str, str]:
@@ -49,30 +51,9 @@ def gunicorn_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def gunicorn(workers: int, **env: str) -> Iterator[Server]:
-    command = [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py"]
-    with running(command, ready=GUNICORN_READY, env=gunicorn_env(**env)) as server:
+    with running(gunicorn_command(), ready=GUNICORN_READY, env=gunicorn_env(**env)) as server:
         server.wait_for(rf"(?s)(Application startup complete.*){{{workers}}}")
         yield server
-
-
-def count(log: str, pattern: str) -> collections.Counter[str]:
-    """How many times each pid logged a sessionhub line matching ``pattern``."""
-    return collections.Counter(re.findall(rf"\[(\d+)\] \[\w+\] sessionhub: {pattern}", log))
-
-
-def fetch(url: str, timeout: float = 10) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
-def stop(server: Server) -> tuple[int, float]:
-    """SIGTERM gunicorn; return its exit code and how long it took to exit."""
-    started = time.monotonic()
-    code = server.terminate()
-    return code, time.monotonic() - started
 
 
 async def hammer(url: str, requests: int, timeout: float) -> collections.Counter[object]:
@@ -95,14 +76,6 @@ async def hammer(url: str, requests: int, timeout: float) -> collections.Counter
     return statuses
 
 
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.02)
-
-
 def test_sigterm_under_load_finishes_every_request_and_closes_every_session(
     upstream: Upstream, record_property: Any
 ) -> None:
@@ -121,7 +94,9 @@ def test_sigterm_under_load_finishes_every_request_and_closes_every_session(
         try:
             wait_until(lambda: upstream.waiting == 200, 30, "200 requests in flight")
             stopping = pool.submit(stop, server)
-            wait_until(lambda: len(count(server.log, "shutdown begun")) == 2, 10, "shutdown")
+            wait_until(
+                lambda: len(count_by_pid(server.log, "shutdown begun")) == 2, 10, "shutdown"
+            )
             # Both workers are shutting down, with every request still in flight.
             assert upstream.waiting == 200
         finally:
@@ -133,20 +108,18 @@ def test_sigterm_under_load_finishes_every_request_and_closes_every_session(
     assert code == 0
     assert seconds < graceful, f"gunicorn took {seconds:.1f} s, graceful_timeout is {graceful}"
     log = server.log
-    pids = count(log, "lifespan started").keys()
+    pids = count_by_pid(log, "lifespan started").keys()
     assert len(pids) == 2
     # One client per worker, created at startup and never again after shutdown.
-    assert count(log, "created client 'default'") == dict.fromkeys(pids, 1)
-    assert count(log, "closed client 'default'") == dict.fromkeys(pids, 1)
-    assert count(log, r"lifespan finished: closed 1 client") == dict.fromkeys(pids, 1)
+    assert count_by_pid(log, "created client 'default'") == dict.fromkeys(pids, 1)
+    assert count_by_pid(log, "closed client 'default'") == dict.fromkeys(pids, 1)
+    assert count_by_pid(log, r"lifespan finished: closed 1 client") == dict.fromkeys(pids, 1)
     assert_clean(log)
 
 
 @pytest.fixture
 def silent_upstream() -> Iterator[int]:
     """A port that completes TCP handshakes but never reads: uploads to it never finish."""
-    import socket
-
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     listener.bind(("127.0.0.1", 0))
@@ -160,10 +133,11 @@ def silent_upstream() -> Iterator[int]:
 def test_the_close_bound_aborts_a_connection_that_never_finishes(
     silent_upstream: int, record_property: Any
 ) -> None:
+    graceful = 30
     env = {
         "WEB_CONCURRENCY": "1",
         "SESSIONHUB_CLOSE_TIMEOUT": "1",
-        "GUNICORN_GRACEFUL_TIMEOUT": "20",
+        "GUNICORN_GRACEFUL_TIMEOUT": str(graceful),
     }
     with gunicorn(1, **env) as server:
         upload = f"{server.base_url}/upload/?url=http://127.0.0.1:{silent_upstream}/&bytes={2**26}"
@@ -178,8 +152,8 @@ def test_the_close_bound_aborts_a_connection_that_never_finishes(
     log = server.log
     record_property("shutdown_seconds", round(seconds, 2))
     assert code == 0
-    # Stopped by the 1 s bound, not by gunicorn's 20 s graceful_timeout.
-    assert seconds < 4, f"gunicorn took {seconds:.1f} s"
+    # Stopped by the 1 s bound (the log line below), not by graceful_timeout.
+    assert seconds < graceful / 2, f"gunicorn took {seconds:.1f} s"
     assert re.search(
         r"closing client\(s\) 'default' took longer than SESSIONHUB_CLOSE_TIMEOUT \(1\.0 s\); "
         r"aborting its 1 connection\(s\)",
@@ -239,10 +213,12 @@ def test_after_an_upstream_fault_the_same_worker_and_session_serve_again(
 
 
 def test_the_health_view_turns_503_when_shutdown_begins(upstream: Upstream) -> None:
+    drain, graceful = 2, 30
     env = {
         "WEB_CONCURRENCY": "1",
         "DEMO_UPSTREAM_URL": upstream.url,
-        "SESSIONHUB_DRAIN_SECONDS": "2",
+        "SESSIONHUB_DRAIN_SECONDS": str(drain),
+        "GUNICORN_GRACEFUL_TIMEOUT": str(graceful),
     }
     with gunicorn(1, **env) as server, ThreadPoolExecutor(1) as pool:
         health = f"{server.base_url}/health/"
@@ -261,14 +237,15 @@ def test_the_health_view_turns_503_when_shutdown_begins(upstream: Upstream) -> N
     assert during[1]["pid"] == before[1]["pid"]
     assert demo[0] == 200
     assert code == 0
-    assert 2 <= seconds < 6
+    # Served for the whole drain, then stopped without waiting out graceful_timeout.
+    assert drain <= seconds < graceful / 2, seconds
     assert_clean(server.log)
 
 
 def test_recycled_workers_keep_descriptors_and_connections_flat(
     upstream: Upstream, record_property: Any
 ) -> None:
-    duration, concurrency = 30.0, 4
+    workers, concurrency = 6, 4
     env = {
         "WEB_CONCURRENCY": "2",
         "DEMO_UPSTREAM_URL": upstream.url,
@@ -276,29 +253,40 @@ def test_recycled_workers_keep_descriptors_and_connections_flat(
         "GUNICORN_MAX_REQUESTS_JITTER": "50",
     }
     samples: list[tuple[int, int]] = []
+    enough = threading.Event()
     with gunicorn(2, **env) as server, ThreadPoolExecutor(1) as pool:
-        load = pool.submit(asyncio.run, steady_load(server.base_url, concurrency, duration))
+        # Load until `workers` workers have started in turn (4 recycled), however
+        # fast this machine serves them; bounded at 90 s and 20,000 requests.
+        load = pool.submit(asyncio.run, steady_load(server.base_url, concurrency, 90, enough))
         while not load.done():
             pids = process_tree(server.process.pid)
             established = [s for s, _ in tcp_connections(upstream.port) if s == "01"]
             samples.append((open_fds(pids), len(established)))
-            time.sleep(0.25)
+            if len(count_by_pid(server.log, "created client 'default'")) >= workers:
+                enough.set()
+            time.sleep(0.25)  # the sampling period
         statuses = load.result()
         code, _ = stop(server)
     log = server.log
     assert code == 0
-    assert set(statuses) == {200}, statuses
-    assert statuses[200] >= 1000
-    created = count(log, "created client 'default'")
-    assert len(created) >= 5, f"only {len(created)} workers in {duration} s"
+    created = count_by_pid(log, "created client 'default'")
+    assert len(created) >= workers, f"only {len(created)} workers: {statuses}"
     # Every worker, retired or stopped, closed the one client it created.
-    assert count(log, "closed client 'default'") == created
+    assert count_by_pid(log, "closed client 'default'") == created
     assert set(created.values()) == {1}
+    # A retiring worker can reset a connection it accepted but had not read yet
+    # (the client sees it disconnect): at most one per request in flight at
+    # each retirement. Nothing else may fail.
+    failed = statuses.total() - statuses[200]
+    disconnects = {"ServerDisconnectedError", "ClientOSError", "ClientConnectionError"}
+    assert set(statuses) <= {200, *disconnects}, statuses
+    assert failed <= concurrency * (len(created) - 2), statuses
     fds, connections = zip(*samples, strict=True)
     third = len(samples) // 3
     early, late = sorted(fds[:third]), sorted(fds[-third:])
     for name, value in [
         ("requests", statuses.total()),
+        ("requests_failed", failed),
         ("workers", len(created)),
         ("fds_early_median", early[len(early) // 2]),
         ("fds_late_median", late[len(late) // 2]),
@@ -316,8 +304,13 @@ def test_recycled_workers_keep_descriptors_and_connections_flat(
     assert_clean(log)
 
 
-async def steady_load(url: str, concurrency: int, duration: float) -> collections.Counter[object]:
-    """GET ``url`` from ``concurrency`` loops for ``duration`` s (20,000 requests at most)."""
+async def steady_load(
+    url: str, concurrency: int, duration: float, enough: threading.Event
+) -> collections.Counter[object]:
+    """GET ``url`` from ``concurrency`` loops until ``enough`` is set.
+
+    Bounded at ``duration`` s and 20,000 requests.
+    """
     statuses: collections.Counter[object] = collections.Counter()
     deadline = time.monotonic() + duration
     # A new connection per request, so each goes to a worker that is accepting.
@@ -325,7 +318,9 @@ async def steady_load(url: str, concurrency: int, duration: float) -> collection
     async with aiohttp.ClientSession(connector=connector) as client:
 
         async def user() -> None:
-            while time.monotonic() < deadline and statuses.total() < 20_000:
+            while (
+                not enough.is_set() and time.monotonic() < deadline and statuses.total() < 20_000
+            ):
                 try:
                     async with client.get(url) as response:
                         await response.read()
