@@ -54,14 +54,18 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 loops = []
 
 
+# In either order (pytest-randomly may swap them), the second one to run
+# checks that both ran on one loop.
 async def test_first(sessionhub_lifespan):
     on_the_test_loop(sessionhub_lifespan)
     loops.append(asyncio.get_running_loop())
+    assert all(loop is loops[0] for loop in loops)
 
 
 async def test_second_on_the_same_loop(sessionhub_lifespan):
     on_the_test_loop(sessionhub_lifespan)
-    assert loops == [asyncio.get_running_loop()]
+    loops.append(asyncio.get_running_loop())
+    assert all(loop is loops[0] for loop in loops)
 """,
     "test_class_loop.py": """
 import pytest
@@ -132,16 +136,19 @@ from loopcheck import on_the_test_loop
 loops = []
 
 
+# In either order, the second one to run checks that both shared one loop.
 @pytest.mark.asyncio
 async def test_first(sessionhub_lifespan):
     on_the_test_loop(sessionhub_lifespan)
     loops.append(asyncio.get_running_loop())
+    assert all(loop is loops[0] for loop in loops)
 
 
 @pytest.mark.asyncio
 async def test_second(sessionhub_lifespan):
     on_the_test_loop(sessionhub_lifespan)
-    assert loops == [asyncio.get_running_loop()]
+    loops.append(asyncio.get_running_loop())
+    assert all(loop is loops[0] for loop in loops)
 """
 
 
