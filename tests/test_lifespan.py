@@ -215,3 +215,18 @@ async def test_the_block_raising_still_shuts_down_and_the_error_wins() -> None:
             session = sessionhub.get()
             raise KeyError("the block's error")
     assert session.closed
+
+
+async def test_the_hosted_handlers_class_is_the_sender() -> None:
+    class Hosted(LifespanASGIHandler):
+        pass
+
+    senders: list[Any] = []
+
+    async def receiver(sender: Any, **kwargs: Any) -> None:
+        senders.append(sender)
+
+    with connected(lifespan_started, receiver):
+        async with lifespan(Hosted()) as state:
+            assert state == {}
+    assert senders == [Hosted]
