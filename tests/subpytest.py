@@ -46,7 +46,8 @@ def run_pytest(
     command = [sys.executable, "-m", "pytest"]
     if os.environ.get("COVERAGE_RUN"):
         config = ROOT / "pyproject.toml"
-        data = ROOT / ".coverage"
+        # Where the suite's own coverage data goes (CI sets COVERAGE_FILE).
+        data = os.environ.get("COVERAGE_FILE") or ROOT / ".coverage"
         command[2:2] = ["coverage", "run", f"--rcfile={config}", f"--data-file={data}", "-m"]
     junit = directory / "results.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_"))}
