@@ -182,7 +182,7 @@ def test_gunicorn_halts_when_a_worker_cannot_start() -> None:
     with running(args, ready=None, env=env) as server:
         code = server.process.wait(60)
     log = server.log
-    assert code == 3  # gunicorn's exit code when a worker fails to boot
+    assert code == 3, log  # gunicorn's exit code when a worker fails to boot
     assert "raised RuntimeError: UPSTREAM_TOKEN is not set" in log
     assert "Worker failed to boot" in log
     assert "Unclosed" not in log
