@@ -220,6 +220,26 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str) -> No
         time.sleep(0.02)
 
 
+def wait_for_halt(server: Server, timeout: float = 60) -> None:
+    """Wait for a gunicorn whose only worker cannot boot to halt; assert that it halted.
+
+    Run such a gunicorn with one worker: when two fail at the same instant,
+    gunicorn 27 may reap the second inside its halt and exit 1 with a
+    traceback instead of 3, a race that would make the exit code a coin toss.
+    """
+    deadline = time.monotonic() + timeout
+    # Either gunicorn halts, or a worker serves (and the test fails at once).
+    while server.process.poll() is None:
+        assert "Application startup complete" not in server.log, server.log
+        assert time.monotonic() < deadline, f"gunicorn did not halt within {timeout} s"
+        time.sleep(0.05)
+    log = server.log
+    assert server.process.returncode == 3, log  # gunicorn's "Worker failed to boot"
+    assert "Worker failed to boot" in log
+    # Halted, not a crash loop: the one worker was never booted again.
+    assert len(re.findall(r"Booting worker with pid", log)) == 1, log
+
+
 def stop(server: Server) -> tuple[int, float]:
     """SIGTERM the server; return its exit code and how long it took to exit."""
     started = time.monotonic()

@@ -25,6 +25,7 @@ from tests.servers import (
     server_env,
     stop,
     uvicorn_command,
+    wait_for_halt,
 )
 from tests.upstream import Upstream
 
@@ -180,9 +181,7 @@ def test_gunicorn_halts_when_a_worker_cannot_start() -> None:
     env = server_env(WEB_CONCURRENCY="1", GUNICORN_BIND="127.0.0.1:0")
     args = gunicorn_command("tests.failing_asgi:application")
     with running(args, ready=None, env=env) as server:
-        code = server.process.wait(60)
+        wait_for_halt(server)
     log = server.log
-    assert code == 3, log  # gunicorn's exit code when a worker fails to boot
     assert "raised RuntimeError: UPSTREAM_TOKEN is not set" in log
-    assert "Worker failed to boot" in log
     assert "Unclosed" not in log
