@@ -5,7 +5,9 @@ from __future__ import annotations
 from sessionhub.errors import (
     LifespanFailedError,
     LifespanFinishedError,
+    NoLifespanStateError,
     NoRunningLoopError,
+    OriginNotAllowedError,
     SessionhubError,
     UnknownClientError,
 )
@@ -16,7 +18,9 @@ from sessionhub.stats import stats
 __all__ = [
     "LifespanFailedError",
     "LifespanFinishedError",
+    "NoLifespanStateError",
     "NoRunningLoopError",
+    "OriginNotAllowedError",
     "SessionhubError",
     "UnknownClientError",
     "get",

@@ -252,13 +252,24 @@ def shutdown_problems() -> list[Problem]:
     return list(_current().shutdown_problems)
 
 
+# Caps on the shutdown settings in this process, set by sessionhub's gunicorn
+# worker when the settings do not fit in gunicorn's graceful_timeout.
+_limits: dict[str, float] = {}
+
+
+def limit(seconds: Mapping[str, float]) -> None:
+    """Cap ``SESSIONHUB_*`` shutdown settings in this process (setting -> seconds; {}: none)."""
+    _limits.clear()
+    _limits.update(seconds)
+
+
 def _shutdown_value(setting: str) -> float:
     current = _current()
     value = current.shutdown[setting]
     message = current.unlogged.pop(setting, None)
     if message is not None:
         logger.warning("%s Using the default, %s s (sessionhub.E009).", message, value)
-    return value
+    return min(value, _limits.get(setting, value))
 
 
 def close_timeout() -> float:

@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = [
     "LifespanFailedError",
     "LifespanFinishedError",
+    "NoLifespanStateError",
     "NoRunningLoopError",
+    "OriginNotAllowedError",
     "SessionhubError",
     "UnknownClientError",
 ]
@@ -33,3 +35,11 @@ class UnknownClientError(SessionhubError):
 
 class LifespanFailedError(SessionhubError):
     """A lifespan's startup or shutdown failed; the message says what failed and why."""
+
+
+class OriginNotAllowedError(SessionhubError):
+    """A client was asked to send a request to an origin it is not allowed to reach."""
+
+
+class NoLifespanStateError(SessionhubError):
+    """A view read ``request.state`` on a request that came with no lifespan state."""

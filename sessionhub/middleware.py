@@ -9,7 +9,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
-from sessionhub.errors import SessionhubError
+from sessionhub.errors import NoLifespanStateError
 
 __all__ = [
     "WSGI_STATE_KEY",
@@ -22,10 +22,6 @@ __all__ = [
 #: Where a WSGI request carries a lifespan state, in ``request.META`` (the WSGI
 #: environ): WSGI has none, so only ``sessionhub.testing.Client`` puts one there.
 WSGI_STATE_KEY = "sessionhub.lifespan_state"
-
-
-class NoLifespanStateError(SessionhubError):
-    """A view read ``request.state`` on a request that came with no lifespan state."""
 
 
 class LifespanState(Mapping[str, Any]):

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from sessionhub import SessionhubError, validation
+from sessionhub import validation
+from sessionhub.errors import OriginNotAllowedError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -37,10 +38,6 @@ _HTTP_SCHEME = {"ws": "http", "wss": "https"}
 # Where httpx requests keep the origin they were made to, for their redirects
 # (httpx gives a redirect the extensions of the request it follows).
 _EXTENSION = "sessionhub.origin"
-
-
-class OriginNotAllowedError(SessionhubError):
-    """A client was asked to send a request to an origin it is not allowed to reach."""
 
 
 class _Request:
