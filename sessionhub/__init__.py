@@ -11,7 +11,7 @@ from sessionhub.errors import (
     SessionhubError,
     UnknownClientError,
 )
-from sessionhub.lifespan import register_lifespan
+from sessionhub.lifespans import register_lifespan
 from sessionhub.registry import get
 from sessionhub.stats import stats
 

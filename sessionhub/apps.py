@@ -11,13 +11,9 @@ class SessionhubConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from sessionhub import conf, lifecycle
+        from sessionhub import conf
         from sessionhub.checks import check_asgi_application, check_settings
-        from sessionhub.signals import lifespan_started
 
-        lifespan_started.connect(
-            lifecycle.open_on_startup, dispatch_uid="sessionhub.open_on_startup"
-        )
         setting_changed.connect(conf.forget, dispatch_uid="sessionhub.conf.forget")
         checks.register(check_settings, "sessionhub")
         checks.register(check_asgi_application, "sessionhub")

@@ -1,4 +1,4 @@
-"""Closing clients: at the end of their loop, and within a bound.
+"""Closing clients: when their loop winds down, and by a deadline.
 
 Two jobs. ``park()`` leaves a tiny async generator suspended on the running
 loop: the loop tracks every async generator started on it and ``aclose()``\\ s
@@ -6,8 +6,8 @@ them in ``loop.shutdown_asyncgens()``, which ``asyncio.run``,
 ``asyncio.Runner`` (so pytest-asyncio and ``IsolatedAsyncioTestCase``),
 asgiref's ``async_to_sync`` and uvicorn all call before closing a loop; the
 generator's ``finally`` then closes what is still open. ``close_clients()``
-closes clients concurrently within ``SESSIONHUB_CLOSE_TIMEOUT``, and resets
-the connections of a close that hangs.
+closes clients concurrently until a deadline, then resets the connections of
+the closes still waiting and cancels them: nothing waits past the deadline.
 """
 
 from __future__ import annotations
@@ -20,31 +20,19 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from typing import Any
 
-from sessionhub import compat, conf
-from sessionhub.building import type_name
+from sessionhub import compat
+from sessionhub.errors import describe
 
-__all__ = ["close_clients", "close_timeout", "limit_close_timeout", "park"]
+__all__ = ["close_clients", "park", "unwind"]
+
+# Passes of the loop that cancelled code gets to unwind (nested tasks and
+# gathers take one each): no time of its own, so no grace on any bound.
+UNWIND_PASSES = 16
 
 logger = logging.getLogger("sessionhub")
-
-# Set by sessionhub's gunicorn worker when SESSIONHUB_CLOSE_TIMEOUT does not
-# fit in gunicorn's graceful_timeout (see sessionhub.workers).
-_close_limit: float | None = None
-
-
-def close_timeout() -> float:
-    """Seconds closing a loop's clients may take: ``SESSIONHUB_CLOSE_TIMEOUT``, or less."""
-    bound = conf.close_timeout()
-    return bound if _close_limit is None else min(bound, _close_limit)
-
-
-def limit_close_timeout(seconds: float | None) -> None:
-    """Cap ``close_timeout()`` at ``seconds`` in this process (``None``: no cap)."""
-    global _close_limit
-    _close_limit = seconds
 
 
 def park(close: Callable[[], Awaitable[object]]) -> object:
@@ -74,14 +62,15 @@ async def _closer(close: Callable[[], Awaitable[object]]) -> AsyncGenerator[None
 
 
 async def close_clients(
-    clients: list[tuple[str, Any]], loop_name: str, level: int, bound: float | None = None
+    clients: list[tuple[str, Any]], loop_name: str, level: int, deadline: float
 ) -> int:
-    """Close ``clients`` (name, client) concurrently; return how many closed cleanly.
+    """Close ``clients`` (name, client) concurrently by ``deadline`` (loop time).
 
-    Closing that takes longer than ``bound`` (default ``close_timeout()``)
-    aborts the connections it waits for with a TCP reset.
+    Returns how many closed cleanly. At the deadline, the connections of the
+    closes still waiting are aborted with a TCP reset and those closes are
+    cancelled; a close that ignores its cancellation is left behind.
     """
-    bound = close_timeout() if bound is None else bound
+    loop = asyncio.get_running_loop()
     # Note each client's connections now: closing forgets them, and they are
     # what must be aborted if closing hangs.
     jobs = {
@@ -91,29 +80,53 @@ async def close_clients(
         )
         for name, client in clients
     }
-    done, pending = await asyncio.wait(jobs, timeout=bound)
+    if not jobs:
+        return 0
+    _, pending = await asyncio.wait(jobs, timeout=max(0.0, deadline - loop.time()))
     if pending:
-        transports = [t for task in pending for t in jobs[task][1]]
+        transports = [t for job in pending for t in jobs[job][1]]
         logger.warning(
-            "closing client(s) %s took longer than SESSIONHUB_CLOSE_TIMEOUT (%s s); aborting "
-            "its %d connection(s) (pid %d, loop %s)",
-            ", ".join(sorted(repr(jobs[task][0]) for task in pending)),
-            bound,
+            "closing client(s) %s took longer than SESSIONHUB_CLOSE_TIMEOUT; aborting their "
+            "%d connection(s) (pid %d, loop %s)",
+            ", ".join(sorted(repr(jobs[job][0]) for job in pending)),
             len(transports),
             os.getpid(),
             loop_name,
         )
         for transport in transports:
             _reset(transport)
-        # Aborted connections report connection_lost at once, which is what
-        # the closes were waiting for; whatever still waits is cancelled.
-        finished, pending = await asyncio.wait(pending, timeout=1.0)
-        done |= finished
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-    return sum(1 for task in done if not task.cancelled() and task.result())
+        # The aborted connections report connection_lost, which is what the
+        # closes wait for; those that still wait are cancelled.
+        await _passes(pending)
+        await unwind({job for job in pending if not job.done()})
+    return sum(1 for job in jobs if job.done() and not job.cancelled() and job.result())
+
+
+async def unwind(jobs: Collection[asyncio.Future[Any]]) -> None:
+    """Cancel ``jobs`` and give them ``UNWIND_PASSES`` passes of the loop to stop.
+
+    Whatever still runs after that ignores its cancellation: it is left
+    behind (its outcome never reported as unretrieved), never waited for.
+    """
+    for job in jobs:
+        job.cancel()
+    if not await _passes(jobs):
+        for job in jobs:
+            job.add_done_callback(_forget)
+
+
+async def _passes(jobs: Collection[asyncio.Future[Any]]) -> bool:
+    """Up to ``UNWIND_PASSES`` passes of the loop, until ``jobs`` are done; whether they are."""
+    for _ in range(UNWIND_PASSES):
+        if all(job.done() for job in jobs):
+            return True
+        await asyncio.sleep(0)
+    return all(job.done() for job in jobs)
+
+
+def _forget(job: asyncio.Future[Any]) -> None:
+    if not job.cancelled():
+        job.exception()
 
 
 def _reset(transport: compat.Transport) -> None:
@@ -140,7 +153,7 @@ async def _close(name: str, client: Any, loop_name: str, level: int) -> bool:
         logger.exception(
             "closing client %r (%s) failed (pid %d, loop %s)",
             name,
-            type_name(client),
+            describe(type(client)),
             os.getpid(),
             loop_name,
         )
@@ -149,7 +162,7 @@ async def _close(name: str, client: Any, loop_name: str, level: int) -> bool:
         level,
         "closed client %r (%s) in %.1f ms (pid %d, loop %s)",
         name,
-        type_name(client),
+        describe(type(client)),
         (time.perf_counter() - started) * 1000,
         os.getpid(),
         loop_name,

@@ -1,32 +1,35 @@
-"""Sending a lifespan signal with a bound, one task per receiver, naming the ones that fail.
+"""Sending the lifespan signals: every receiver bounded by the phase's deadline.
 
-Django's ``Signal.asend_robust`` cannot be bounded receiver by receiver, nor
-say which receiver still runs. Dispatch here keeps Django's semantics (sync
-receivers run one after another in a thread, async ones concurrently on the
-loop, all of them even when one raises) and adds a deadline: async receivers
-still running then are cancelled; a sync one cannot be, so it is reported and
-left to finish in its thread, a daemon thread so that it cannot keep the
-process from exiting.
+Receivers run as Django's ``Signal.asend_robust`` runs them, async ones
+concurrently on the loop and every one even when another raises, with two
+differences: each async receiver is a task of its own, so that it can be
+bounded and named; and the sync ones run one after another in a daemon thread
+of their own, not in asgiref's shared thread-sensitive executor, so that one
+that never returns cannot hold up other sync code or keep the process alive.
+That thread closes the database connections its receivers opened.
+
+Receivers still running at the deadline are cancelled and given a few passes
+of the loop to stop (``closing.unwind``); one that ignores its cancellation (or a sync receiver,
+which cannot be cancelled) is reported and left behind, never waited for.
+Any exception a receiver raises, ``SystemExit`` and ``KeyboardInterrupt``
+included, is a failure of that receiver.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-import functools
 import threading
-import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.db import connections
 from django.dispatch import Signal
 
-from sessionhub import compat
+from sessionhub import closing, compat
+from sessionhub.errors import describe, describe_exception
 
-__all__ = ["describe", "describe_exception", "send"]
-
-Receiver = Callable[..., Any]
+__all__ = ["send", "settle"]
 
 
 async def send(
@@ -37,86 +40,94 @@ async def send(
     ``name`` names the signal in the descriptions, ``bound`` the setting that
     set the deadline. An empty list means every receiver returned in time.
     """
+    named = {"sender": sender, **named}
     receivers = compat.live_receivers(signal, sender)
-    if receivers is None:
-        # Django's shape is unknown: send it as a whole, still bounded.
-        return await _send_whole(signal, name, sender, deadline=deadline, bound=bound, **named)
+    if receivers is None:  # Django's shape is unknown: send it as a whole, still bounded
+        results: list[tuple[Any, Any]] = []
+
+        async def whole(**named: Any) -> None:
+            results.extend(await signal.asend_robust(**named))
+
+        job = asyncio.ensure_future(_call(whole, named))
+        failures = await settle({job: f"{name} receivers"}, deadline, bound)
+        return failures + [
+            f"{name} receiver {describe(receiver)} raised {describe_exception(result)}"
+            for receiver, result in results
+            if isinstance(result, BaseException)
+        ]
     sync_receivers, async_receivers = receivers
-    loop = asyncio.get_running_loop()
-    jobs: dict[asyncio.Future[Any], Receiver] = {}
-    for receiver in async_receivers:
-        try:
-            job = asyncio.ensure_future(receiver(signal=signal, sender=sender, **named))
-        except Exception as exc:  # raised before it awaited anything
-            job = loop.create_future()
-            job.set_exception(exc)
-        jobs[job] = receiver
-    progress = _SyncProgress(sync_receivers)
-    waiting = set(jobs)
+    named["signal"] = signal
+    jobs: dict[asyncio.Future[Any], str] = {
+        asyncio.ensure_future(_call(receiver, named)): f"{name} receiver {describe(receiver)}"
+        for receiver in async_receivers
+    }
+    batch = _SyncBatch(sync_receivers, named, name)
     if sync_receivers:
-        waiting.add(progress.start(loop, signal=signal, sender=sender, **named))
-    if not waiting:
-        return []
+        jobs[batch.start()] = ""  # the batch describes its own failures
+    return await settle(jobs, deadline, bound) + batch.failures(bound)
+
+
+async def _call(function: Callable[..., Any], named: Mapping[str, Any]) -> BaseException | None:
+    """Await ``function(**named)``; return what it raised (its own cancellation aside)."""
     try:
-        done, pending = await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()))
-    except BaseException:  # cancelled: the server is going away; so do the receivers
+        await function(**named)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # SystemExit too: a failure of this receiver, not the server's
+        return exc
+    return None
+
+
+async def settle(jobs: dict[asyncio.Future[Any], str], deadline: float, bound: str) -> list[str]:
+    """Wait for ``jobs`` until ``deadline``, then cancel the rest; describe each failure.
+
+    Each job is described by its value in ``jobs`` (``""``: it describes its
+    own failures), and returns the exception its code raised, or ``None``.
+    """
+    if not jobs:
+        return []
+    loop = asyncio.get_running_loop()
+    try:
+        done, pending = await asyncio.wait(jobs, timeout=max(0.0, deadline - loop.time()))
+    except BaseException:  # cancelled: the server is going away, and so does the code
         for job in jobs:
             job.cancel()
         raise
-    for job in pending:
-        job.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=1.0)
-    for job in done:
-        error = None if job.cancelled() else job.exception()
-        if error is not None and not isinstance(error, Exception):
-            raise error  # KeyboardInterrupt, SystemExit and their kind are not failures
-    failures = [
-        f"{name} receiver {describe(receiver)} {_outcome(job)}"
-        for job, receiver in jobs.items()
-        if job in done and (job.cancelled() or job.exception() is not None)
-    ]
-    failures += [
-        f"{name} receiver {describe(receiver)} raised {describe_exception(exc)}"
-        for receiver, exc in progress.failed()
-    ]
-    failures += [
-        f"{name} receiver {describe(receiver)} was still running after {bound} and was cancelled"
-        for job, receiver in jobs.items()
-        if job in pending
-    ]
-    if pending - set(jobs):
-        failures += progress.overdue(name, bound)
+    await closing.unwind(pending)
+    failures = []
+    for job, what in jobs.items():
+        if not what:
+            continue
+        if job in pending:
+            failures.append(f"{what} was still running after {bound} and was cancelled")
+            if not job.done():
+                failures[-1] += "; it ignored the cancellation and is left running"
+        elif job.cancelled():
+            failures.append(f"{what} was cancelled")
+        elif (error := job.result()) is not None:
+            failures.append(f"{what} raised {describe_exception(error)}")
     return failures
 
 
-def _outcome(job: asyncio.Future[Any]) -> str:
-    if job.cancelled():
-        return "was cancelled"
-    return f"raised {describe_exception(job.exception())}"
+class _SyncBatch:
+    """Sync receivers, run one after another in a daemon thread; what became of each."""
 
-
-class _SyncProgress:
-    """Sync receivers run one after another in a daemon thread; what became of each."""
-
-    def __init__(self, receivers: list[Receiver]) -> None:
+    def __init__(self, receivers: list[Callable[..., Any]], named: Mapping[str, Any], name: str):
         self.receivers = receivers
-        self.errors: list[tuple[Receiver, BaseException]] = []
+        self.named = named
+        self.name = name
+        self.errors: list[tuple[Callable[..., Any], BaseException]] = []
         self.running: int | None = None
         self.lock = threading.Lock()
 
-    def failed(self) -> list[tuple[Receiver, BaseException]]:
-        """The sync receivers that raised so far, with what they raised."""
-        with self.lock:
-            return list(self.errors)
-
-    def start(self, loop: asyncio.AbstractEventLoop, **named: Any) -> asyncio.Future[None]:
-        """Run the sync receivers in a daemon thread; the future is done when they are."""
+    def start(self) -> asyncio.Future[None]:
+        """Start the thread; the future is done when every receiver has returned."""
+        loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         context = contextvars.copy_context()
 
         def finished() -> None:
-            if not done.done():  # cancelled past the deadline
+            if not done.done():  # else cancelled at the deadline
                 done.set_result(None)
 
         def run() -> None:
@@ -124,72 +135,36 @@ class _SyncProgress:
                 with self.lock:
                     self.running = index
                 try:
-                    context.run(receiver, **named)
-                except Exception as exc:
+                    context.run(receiver, **self.named)
+                except BaseException as exc:  # noqa: BLE001 - a failure of this receiver
                     with self.lock:
                         self.errors.append((receiver, exc))
             with self.lock:
                 self.running = None
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            connections.close_all()  # this thread's own connections
+            if not loop.is_closed():
                 loop.call_soon_threadsafe(finished)
 
         threading.Thread(target=run, name="sessionhub-receivers", daemon=True).start()
         return done
 
-    def overdue(self, name: str, bound: str) -> list[str]:
-        """Describe the sync receiver still running and those after it."""
+    def failures(self, bound: str) -> list[str]:
+        """Describe the receivers that raised, the one still running and those after it."""
         with self.lock:
-            running = self.running
-        if running is None:  # pragma: no cover - finished between the wait and here
-            return []
+            errors, running = list(self.errors), self.running
         lines = [
-            f"{name} receiver {describe(self.receivers[running])} was still running after "
-            f"{bound}; it is a sync receiver, which cannot be cancelled, and is left running "
-            "in its thread"
+            f"{self.name} receiver {describe(receiver)} raised {describe_exception(exc)}"
+            for receiver, exc in errors
         ]
-        lines += [
-            f"{name} receiver {describe(receiver)} did not run: a sync receiver before it "
-            "was still running"
-            for receiver in self.receivers[running + 1 :]
-        ]
+        if running is not None:
+            lines.append(
+                f"{self.name} receiver {describe(self.receivers[running])} was still running "
+                f"after {bound}; it is a sync receiver, which cannot be cancelled, and is left "
+                "running in its thread"
+            )
+            lines += [
+                f"{self.name} receiver {describe(receiver)} did not run: a sync receiver before "
+                "it was still running"
+                for receiver in self.receivers[running + 1 :]
+            ]
         return lines
-
-
-async def _send_whole(
-    signal: Signal, name: str, sender: object, *, deadline: float, bound: str, **named: Any
-) -> list[str]:
-    try:
-        async with asyncio.timeout_at(deadline):
-            responses = await signal.asend_robust(sender=sender, **named)
-    except TimeoutError:
-        return [f"{name} receivers were still running after {bound} and were cancelled"]
-    except Exception as exc:
-        return [f"sending {name} failed: {describe_exception(exc)}"]
-    return [
-        f"{name} receiver {describe(receiver)} raised {describe_exception(result)}"
-        for receiver, result in responses
-        if isinstance(result, BaseException)
-    ]
-
-
-def describe(receiver: object) -> str:
-    """Name a receiver for an operator, whatever callable it is; never raises."""
-    try:
-        if isinstance(receiver, functools.partial):
-            return f"functools.partial({describe(receiver.func)})"
-        qualname = getattr(receiver, "__qualname__", None)
-        module = getattr(receiver, "__module__", None)
-        if isinstance(qualname, str) and isinstance(module, str):
-            return f"{module}.{qualname}"
-        kind = type(receiver)
-        return f"{kind.__module__}.{kind.__qualname__} instance"
-    except Exception:  # noqa: BLE001 - a name is not worth a failure
-        return "<a receiver that cannot be named>"
-
-
-def describe_exception(exc: BaseException | None) -> str:
-    """One line an operator can grep for, then the traceback."""
-    if exc is None:  # pragma: no cover - callers pass failed jobs only
-        return "nothing"
-    trace = "".join(traceback.format_exception(exc)).rstrip()
-    return f"{type(exc).__name__}: {exc}\n{trace}"

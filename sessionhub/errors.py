@@ -1,6 +1,9 @@
-"""The errors sessionhub raises."""
+"""The errors sessionhub raises, and how its messages name what failed."""
 
 from __future__ import annotations
+
+import functools
+import traceback
 
 __all__ = [
     "LifespanFailedError",
@@ -10,6 +13,8 @@ __all__ = [
     "OriginNotAllowedError",
     "SessionhubError",
     "UnknownClientError",
+    "describe",
+    "describe_exception",
 ]
 
 
@@ -22,11 +27,7 @@ class NoRunningLoopError(SessionhubError):
 
 
 class LifespanFinishedError(SessionhubError):
-    """``get()`` was called on a loop where a new client could never be closed.
-
-    The loop is shutting down, or a server's lifespan on it has finished and
-    the server may end the process without winding the loop down.
-    """
+    """``get()`` was called on a loop that is winding down: a new client could never be closed."""
 
 
 class UnknownClientError(SessionhubError):
@@ -43,3 +44,23 @@ class OriginNotAllowedError(SessionhubError):
 
 class NoLifespanStateError(SessionhubError):
     """A view read ``request.state`` on a request that came with no lifespan state."""
+
+
+def describe(thing: object) -> str:
+    """Name a callable or a class for an operator (``module.qualname``); never raises."""
+    try:
+        if isinstance(thing, functools.partial):
+            return f"functools.partial({describe(thing.func)})"
+        qualname = getattr(thing, "__qualname__", None)
+        module = getattr(thing, "__module__", None)
+        if isinstance(qualname, str) and isinstance(module, str):
+            return f"{module}.{qualname}"
+        return f"{describe(type(thing))} instance"
+    except Exception:  # noqa: BLE001 - a name is not worth a failure
+        return "<a callable that cannot be named>"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line an operator can grep for, then the traceback."""
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    return f"{type(exc).__name__}: {exc}\n{trace}"

@@ -28,20 +28,18 @@ LOOP_SCOPES: tuple[Literal["function", "class", "module", "package", "session"],
 @pytest.fixture
 def sessionhub_override() -> Iterator[Callable[[str, Any], None]]:
     """A function ``override(name, factory)``, undone when the test ends."""
-    from sessionhub.testing import override_client
+    from sessionhub import registry
 
-    active: list[override_client] = []
+    active: list[tuple[str, int]] = []
 
     def override(name: str, factory: Any) -> None:
-        entry = override_client(name, factory)
-        entry.enable()
-        active.append(entry)
+        active.append((name, registry.push_override(name, factory)))
 
     try:
         yield override
     finally:
         while active:
-            active.pop().disable()
+            registry.pop_override(*active.pop())
 
 
 @pytest.fixture
@@ -87,7 +85,7 @@ def _lifespan_fixture_function() -> Callable[[], AsyncIterator[dict[str, Any]]]:
     """A new function per fixture: pytest-asyncio marks the function it is given."""
 
     async def run_lifespan() -> AsyncIterator[dict[str, Any]]:
-        from sessionhub.testing import lifespan
+        from sessionhub.asgi import lifespan
 
         async with lifespan() as state:
             yield state

@@ -1,45 +1,53 @@
-"""The per-loop registry: which clients are open on which event loop, and ``get()``.
+"""The per-loop registry: the clients open on each event loop, its lifespans, and ``get()``.
 
-Every client belongs to the loop it was built on and is closed on that loop,
-exactly once: when the last lifespan on the loop finishes (``lifecycle``),
-when a test override that built it ends (``overrides``), or when the loop
-winds down (the closer that ``closing`` parks on every loop that has clients).
+This module is the one writer of the per-loop state; every other module asks
+it, through the functions below. Each client belongs to the loop it was built
+on and is closed on that loop, exactly once: when the last lifespan running
+on the loop finishes, when the test override that built it ends, or when the
+loop winds down (the closer parked on the loop, see ``closing.park``). After
+its last lifespan a loop is as it was before any: ``get()`` builds again.
 
 Thread safety. Several threads may each run a loop (``async_to_sync``, test
-runners), so every change to the registry happens under ``lock``. ``get()``'s
-fast path reads ``defaults`` and ``visible`` without the lock. That is safe
-because (1) a single dict lookup is atomic (the GIL; per-dict locks in
-free-threaded builds), (2) an entry for a loop is only added by code running
-on that loop, and removed (under the lock, with no ``await`` in between)
-before any of its clients is closed, by code running on that loop as well, so
-a reader on that loop cannot interleave with the removal, and (3) the one
-writer from another thread, ending a test override, only hands the retired
-client to its loop to close, so a reader that raced it still gets an open
-client.
+runners), so every change happens under ``lock``. ``get()``'s fast path reads
+``defaults`` and ``visible`` without it. That is safe because (1) a single
+dict lookup is atomic (the GIL; per-dict locks in free-threaded builds), (2)
+an entry for a loop is only added by code running on that loop, and removed
+(under the lock, with no ``await`` in between) before any of its clients is
+closed, by code running on that loop as well, so a reader on that loop cannot
+interleave with the removal, and (3) the one writer from another thread,
+ending a test override, only hands the retired client to its loop to close,
+so a reader that raced it still gets an open client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 import os
 import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from sessionhub import building, closing, compat
-from sessionhub.errors import LifespanFinishedError, NoRunningLoopError
+from django.utils.module_loading import import_string
+
+from sessionhub import closing, compat, conf
+from sessionhub.errors import (
+    LifespanFinishedError,
+    NoRunningLoopError,
+    UnknownClientError,
+    describe,
+)
 
 __all__ = ["OpenClient", "get", "open_clients"]
 
 logger = logging.getLogger("sessionhub")
 
-Factory = Callable[..., Any]
-# Why a loop takes no new client: its server's lifespan finished ("finished"),
-# or the loop is winding down ("ending"). None: it takes new clients.
-Refusal = Literal["finished", "ending"] | None
+Factory = Callable[[conf.ClientConfig], Any]
+Key = tuple[str, int]  # (name, override token); token 0 is the configured client
 
 
 class LoopState:
@@ -48,10 +56,11 @@ class LoopState:
     __slots__ = (
         "clients",
         "closer",
+        "draining",
+        "ending",
         "level",
         "lifespans",
         "pid",
-        "refusing",
         "retiring",
         "stopping",
         "tasks",
@@ -59,25 +68,19 @@ class LoopState:
     )
 
     def __init__(self) -> None:
-        # Every open client built on the loop, keyed by (name, override token);
-        # token 0 is the configured client.
-        self.clients: dict[tuple[str, int], Any] = {}
-        # What get(name) returns on the loop: the fast path holds this very dict.
-        self.visible: dict[str, Any] = {}
-        # Clients of ended overrides, waiting for their loop to close them.
-        self.retiring: dict[tuple[str, int], Any] = {}
-        # Tasks closing retired clients; the loop's end waits for them.
-        self.tasks: set[asyncio.Task[int]] = set()
+        self.clients: dict[Key, Any] = {}  # every open client built on the loop
+        self.visible: dict[str, Any] = {}  # what get(name) returns: the fast path holds it
+        self.retiring: dict[Key, Any] = {}  # clients of ended overrides, to close
+        self.tasks: set[asyncio.Task[int]] = set()  # closes of retired clients under way
         self.closer: object | None = None
-        self.lifespans = 0
-        # The server on this loop has begun to shut down (the health view's 503).
-        self.stopping = False
-        self.refusing: Refusal = None
+        self.lifespans = 0  # running on the loop
+        self.stopping = 0  # of those, how many have begun to shut down
+        self.draining = False  # the server as a whole has begun to stop (the worker's drain)
+        self.ending = False  # the loop winds down: it takes no new client, for good
         # Clients are logged at INFO on a loop that ran a lifespan (a worker),
         # at DEBUG on the many short loops of tests and async_to_sync.
         self.level = logging.DEBUG
-        # A forked child never closes or uses what its parent built.
-        self.pid = os.getpid()
+        self.pid = os.getpid()  # a forked child never closes what its parent built
 
 
 # An open client holds its loop strongly (session -> connector -> loop), so the
@@ -93,15 +96,10 @@ defaults: dict[asyncio.AbstractEventLoop, Any] = {}
 visible: dict[asyncio.AbstractEventLoop, dict[str, Any]] = {}
 # Test overrides: name -> stack of (token, factory); the last one wins.
 overrides: dict[str, list[tuple[int, Factory]]] = {}
+_tokens = itertools.count(1)
 # What a forked child inherited: kept referenced, never used, closed or
 # garbage-collected (which would warn about clients it must not close).
-inherited: list[
-    tuple[
-        dict[asyncio.AbstractEventLoop, LoopState],
-        dict[asyncio.AbstractEventLoop, Any],
-        dict[asyncio.AbstractEventLoop, dict[str, Any]],
-    ]
-] = []
+inherited: list[tuple[dict[Any, Any], ...]] = []
 _running_loop = asyncio.get_running_loop
 
 
@@ -120,29 +118,34 @@ def get(name: str | None = None) -> Any:
     except KeyError:
         pass
     except RuntimeError:
-        name = "default" if name is None else name
         raise NoRunningLoopError(
-            f"sessionhub.get({name!r}) needs a running event loop, and none is running in "
-            f"thread {threading.current_thread().name!r}. Call it from async code (an async "
-            "def view, or a coroutine run by asyncio.run()), not from a sync view or at "
-            "import time."
+            f"sessionhub.get({'default' if name is None else name!r}) needs a running event "
+            f"loop, and none is running in thread {threading.current_thread().name!r}. Call it "
+            "from async code (an async def view, or a coroutine run by asyncio.run()), not "
+            "from a sync view or at import time."
         ) from None
     return _get_slow(_running_loop(), "default" if name is None else name)
 
 
 def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
     with lock:
-        state = state_of(loop)
-        if state.refusing is None and compat.loop_shutting_down(loop):
-            state.refusing = "ending"
-        if state.refusing is not None:
-            raise LifespanFinishedError(_refusal(name, loop, state.refusing))
+        state = _state(loop)
+        # With a closer parked, a client built now is closed with the others,
+        # whenever the loop ends; without one, one parked while the loop
+        # shuts down would never run. uvloop cannot say so for sure: its
+        # answer refuses this one call and is never kept.
+        if state.ending or (state.closer is None and compat.loop_shutting_down(loop)):
+            raise LifespanFinishedError(
+                f"sessionhub.get({name!r}) was called on event loop {loop_name(loop)} while it "
+                "winds down, and a client opened now could never be closed. Make upstream "
+                "calls before the loop ends."
+            )
         stack = overrides.get(name)
         token, factory = stack[-1] if stack else (0, None)
         client = state.clients.get((name, token))
         if client is None:
-            park(loop, state)
-            client = building.build(name, factory, loop_name(loop), state.level)
+            _park(loop, state)
+            client = _build(name, factory, loop, state.level)
             state.clients[(name, token)] = client
         state.visible[name] = client
         visible[loop] = state.visible
@@ -151,24 +154,33 @@ def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
     return client
 
 
-def _refusal(name: str, loop: asyncio.AbstractEventLoop, why: str) -> str:
-    if why == "ending":
-        because = "the loop is shutting down, and a client opened now could never be closed"
-        fix = "Make upstream calls before the loop ends"
-    else:
-        because = (
-            "the server's ASGI lifespan on it has finished, and the server may end the "
-            "process without winding the loop down"
+def _build(name: str, factory: Factory | None, loop: asyncio.AbstractEventLoop, level: int) -> Any:
+    """Build client ``name`` with ``factory`` (a test override's), or else its ``FACTORY``."""
+    try:
+        config = conf.client_config(name)
+    except KeyError:
+        if factory is None:
+            raise UnknownClientError(
+                f"sessionhub.get({name!r}): there is no client named {name!r}; the configured "
+                f"clients are {', '.join(map(repr, conf.client_names())) or 'none'}. Add it to "
+                "the SESSIONHUB setting, or fix the name."
+            ) from None
+        config = conf.ClientConfig(name=name)  # an override needs no configured client
+    client = (factory or import_string(config.factory))(config)
+    kind = describe(type(client))
+    if not any(callable(getattr(client, method, None)) for method in ("aclose", "close")):
+        raise TypeError(
+            f"the factory of sessionhub client {name!r} returned a {kind}, which has neither "
+            "aclose() nor close(), so sessionhub could never close it."
         )
-        fix = "Make upstream calls in a request or in a lifespan_finished receiver"
-    return (
-        f"sessionhub.get({name!r}) was called on event loop {loop_name(loop)} after its "
-        f"clients were closed: {because}. {fix}."
+    logger.log(
+        level, "created client %r (%s) (pid %d, loop %s)", name, kind, os.getpid(), loop_name(loop)
     )
+    return client
 
 
-def state_of(loop: asyncio.AbstractEventLoop) -> LoopState:
-    """The registry's state for ``loop``, created if needed. Call with ``lock`` held."""
+def _state(loop: asyncio.AbstractEventLoop) -> LoopState:
+    """The state of ``loop``, created if needed. Call with ``lock`` held."""
     state = states.get(loop)
     if state is None:
         _forget_closed_loops()
@@ -176,48 +188,152 @@ def state_of(loop: asyncio.AbstractEventLoop) -> LoopState:
     return state
 
 
-def park(loop: asyncio.AbstractEventLoop, state: LoopState) -> None:
-    """Park the closer that closes ``state``'s clients when ``loop`` winds down, once.
-
-    Call with ``lock`` held, on ``loop``.
-    """
+def _park(loop: asyncio.AbstractEventLoop, state: LoopState) -> None:
+    """Park the closer of ``loop`` once; call on ``loop``, with ``lock`` held."""
     if state.closer is None:
-        state.closer = closing.park(lambda: close_all(loop, state, then="ending"))
+        state.closer = closing.park(functools.partial(_close_all, loop, state, ending=True))
 
 
-async def close_all(
-    loop: asyncio.AbstractEventLoop, state: LoopState, *, then: Refusal, bound: float | None = None
-) -> int:
-    """Close every client of ``state`` on ``loop`` (the running loop); return how many closed.
+# The lifespans of a loop.
 
-    ``then`` is what the loop refuses afterwards (``None``: it takes new
-    clients again). Clients of a parent process are left alone.
+
+def lifespan_begins() -> None:
+    """A lifespan starts on the running loop."""
+    loop = asyncio.get_running_loop()
+    with lock:
+        state = _state(loop)
+        state.lifespans += 1
+        state.level = logging.INFO
+        # Park the closer now rather than at the first client: uvloop does not
+        # tell when its shutdown_asyncgens() has begun, and a closer parked
+        # after that would never run.
+        _park(loop, state)
+
+
+def shutdown_begins(*, server: bool = False) -> None:
+    """A lifespan on the running loop begins to shut down (``server``: the whole server does)."""
+    loop = asyncio.get_running_loop()
+    with lock:
+        state = states.get(loop)
+        if state is None or state.draining:
+            return
+        if server:
+            state.draining = True
+        else:
+            state.stopping += 1
+        if not serving():
+            logger.info("shutdown begun (pid %d, loop %s)", os.getpid(), loop_name(loop))
+
+
+def serving() -> bool:
+    """False once every lifespan on the running loop, or its server, has begun to shut down."""
+    state = states.get(asyncio.get_running_loop())
+    if state is None or not (state.draining or state.stopping):
+        return True
+    return not state.draining and state.stopping < state.lifespans
+
+
+async def lifespan_ends(*, stopped: bool, deadline: float) -> int:
+    """A lifespan on the running loop ends (``stopped``: it had begun to shut down).
+
+    The last one closes the loop's clients by ``deadline`` (loop time) and
+    returns how many closed; the loop is then as it was before any lifespan.
     """
+    loop = asyncio.get_running_loop()
+    with lock:
+        state = _state(loop)
+        state.lifespans -= 1
+        state.stopping -= stopped
+        if state.lifespans:
+            return 0
+        state.draining = False
+    return await _close_all(loop, state, ending=False, deadline=deadline)
+
+
+async def _close_all(
+    loop: asyncio.AbstractEventLoop,
+    state: LoopState,
+    *,
+    ending: bool,
+    deadline: float | None = None,
+) -> int:
+    """Close every client of ``state`` on ``loop``, the running loop (``ending``: for good)."""
     if state.pid != os.getpid():
         return 0
+    if deadline is None:
+        deadline = loop.time() + conf.close_timeout()
     with lock:
         clients = [*state.clients.items(), *state.retiring.items()]
         tasks = set(state.tasks)
         state.clients, state.retiring = {}, {}
         state.visible.clear()
-        forget_fast_path(loop)
-        state.refusing = then
-        if then == "ending":
-            # Drop the finished closer: it holds the loop (the loop's asyncgen
-            # finalizer), and the loop is this entry's weak key.
-            state.closer = None
-    if tasks:  # retired clients already being closed: let them finish
-        await asyncio.wait(tasks, timeout=closing.close_timeout())
-    if not clients:
-        return 0
+        _forget_fast_path(loop)
+        if ending:
+            # The finished closer holds the loop (its asyncgen finalizer), and
+            # the loop is this entry's weak key: let both go.
+            state.ending, state.closer = True, None
+    if tasks:  # retired clients being closed: their closes share the deadline
+        await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
     named = [(name, client) for (name, _), client in clients]
-    return await closing.close_clients(named, loop_name(loop), state.level, bound)
+    return await closing.close_clients(named, loop_name(loop), state.level, deadline)
 
 
-def clients_of(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
-    """What ``get(name)`` returns on ``loop`` for each name built there."""
-    state = states.get(loop)
-    return {} if state is None else dict(state.visible)
+# Test overrides.
+
+
+def push_override(name: str, factory: Factory) -> int:
+    """Make ``get(name)`` build clients with ``factory``; return a token for ``pop_override()``."""
+    with lock:
+        token = next(_tokens)
+        overrides.setdefault(name, []).append((token, factory))
+        _forget_name(name)
+    return token
+
+
+def pop_override(name: str, token: int) -> None:
+    """End an override and close what it built, each client on its own loop.
+
+    At once if that loop runs in this thread, else as soon as it runs again,
+    at the latest when it winds down.
+    """
+    with lock:
+        stack = overrides[name]
+        stack[:] = [entry for entry in stack if entry[0] != token]
+        if not stack:
+            del overrides[name]
+        _forget_name(name)
+        for loop, state in list(states.items()):
+            client = state.clients.pop((name, token), None)
+            if client is not None:
+                state.retiring[(name, token)] = client
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(_retire, loop, state)
+
+
+def _retire(loop: asyncio.AbstractEventLoop, state: LoopState) -> None:
+    # On the loop. Until the task has taken them, the clients stay in
+    # state.retiring, where the loop's end finds them if the task never runs.
+    task = loop.create_task(_close_retiring(loop, state))
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
+async def _close_retiring(loop: asyncio.AbstractEventLoop, state: LoopState) -> int:
+    with lock:
+        retiring, state.retiring = state.retiring, {}
+    named = [(name, client) for (name, _), client in retiring.items()]
+    deadline = loop.time() + conf.close_timeout()
+    return await closing.close_clients(named, loop_name(loop), state.level, deadline)
+
+
+def _forget_name(name: str) -> None:
+    for state in states.values():
+        state.visible.pop(name, None)
+    if name == "default":
+        defaults.clear()
+
+
+# What is open.
 
 
 @dataclass(frozen=True)
@@ -242,14 +358,18 @@ def open_clients() -> list[OpenClient]:
         return [
             OpenClient(name, client, loop, token != 0, retiring)
             for loop, state in list(states.items())
-            if state.pid == os.getpid()
             for retiring, held in ((False, state.clients), (True, state.retiring))
             for (name, token), client in held.items()
         ]
 
 
-def forget_fast_path(loop: asyncio.AbstractEventLoop) -> None:
-    """Drop ``loop``'s entries from ``get()``'s fast path. Call with ``lock`` held."""
+def clients_of(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+    """What ``get(name)`` returns on ``loop`` for each name built there."""
+    state = states.get(loop)
+    return {} if state is None else dict(state.visible)
+
+
+def _forget_fast_path(loop: asyncio.AbstractEventLoop) -> None:
     defaults.pop(loop, None)
     visible.pop(loop, None)
 
@@ -259,9 +379,9 @@ def _forget_closed_loops() -> None:
     for loop, state in list(states.items()):
         if loop.is_closed():
             del states[loop]
-            forget_fast_path(loop)
-            if state.clients or state.retiring:
-                names = {name for name, _ in [*state.clients, *state.retiring]}
+            _forget_fast_path(loop)
+            names = {name for name, _ in [*state.clients, *state.retiring]}
+            if names:
                 logger.warning(
                     "event loop %s was closed without loop.shutdown_asyncgens(), so its "
                     "clients %s could not be closed (pid %d). Run async code with "
@@ -270,14 +390,6 @@ def _forget_closed_loops() -> None:
                     ", ".join(sorted(map(repr, names))),
                     os.getpid(),
                 )
-
-
-def _before_fork() -> None:
-    lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    lock.release()
 
 
 def _after_fork_in_child() -> None:
@@ -292,8 +404,8 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=_after_fork_in_parent,
+    before=lambda: lock.acquire(),
+    after_in_parent=lambda: lock.release(),
     after_in_child=_after_fork_in_child,
 )
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from sessionhub import compat, registry
-from sessionhub.building import type_name
+from sessionhub.errors import describe
 
 __all__ = ["stats"]
 
@@ -27,7 +27,7 @@ def stats() -> dict[str, dict[str, Any]]:
 
 
 def _describe(client: Any) -> dict[str, Any]:
-    described: dict[str, Any] = {"type": type_name(client)}
+    described: dict[str, Any] = {"type": describe(type(client))}
     counts = compat.pool_counts(client)
     in_use, idle = counts if counts is not None else (None, None)
     if isinstance(client, aiohttp.ClientSession):

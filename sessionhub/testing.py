@@ -15,7 +15,7 @@ from typing import Any
 import django.test
 from django.test.utils import TestContextDecorator
 
-from sessionhub import asgi, closing, conf, lifecycle, overrides
+from sessionhub import asgi, conf, registry
 from sessionhub.errors import LifespanFailedError
 from sessionhub.middleware import WSGI_STATE_KEY
 from sessionhub.registry import OpenClient, open_clients
@@ -40,25 +40,25 @@ class override_client(TestContextDecorator):  # noqa: N801 - named like override
         self._tokens: list[int] = []
 
     def enable(self) -> None:
-        self._tokens.append(overrides.push(self.name, self.factory))
+        self._tokens.append(registry.push_override(self.name, self.factory))
 
     def disable(self) -> None:
-        overrides.pop(self.name, self._tokens.pop())
+        registry.pop_override(self.name, self._tokens.pop())
 
 
 @asynccontextmanager
 async def lifespan(
     app: Any = None, *, timeout: float | None = None
 ) -> AsyncIterator[dict[str, Any]]:
-    """Drive ``app``'s ASGI lifespan around the block and yield its lifespan state.
+    """Drive ``app``'s ASGI lifespan around the block, as a server would; yield its state.
 
     ``app`` is any ASGI application (a new ``LifespanASGIHandler`` by default).
     Startup runs on enter and shutdown on exit, on the running loop, which goes
-    on afterwards: a later ``get()`` on it works. A ``*.failed`` message raises
-    ``LifespanFailedError``, an exception in the application is raised as is,
-    and an application that does not answer within ``timeout`` seconds raises
-    ``TimeoutError``. By default ``timeout`` is longer than sessionhub's own
-    bounds, so that those report first.
+    on afterwards. A ``*.failed`` message raises ``LifespanFailedError``,
+    chained to what the application raised; an application that raises
+    without one raises as is; one that does not answer within ``timeout``
+    seconds raises ``TimeoutError``. By default ``timeout`` is longer than
+    sessionhub's own bounds together, so that those report first.
     """
     if app is None:
         app = asgi.LifespanASGIHandler()
@@ -66,31 +66,26 @@ async def lifespan(
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
     to_app: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    # The task copies the context: the handler in it learns that this loop
-    # goes on after the lifespan.
-    token = asgi.loop_continues.set(True)
-    try:
-        task = asyncio.create_task(app(scope, to_app.get, from_app.put))
-    finally:
-        asgi.loop_continues.reset(token)
-    closing_bound = closing.close_timeout()
-    shutdown_wait = lifecycle.shutdown_timeout() + closing_bound + 2
-    startup_wait = lifecycle.startup_timeout() + shutdown_wait
+    task = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    shutdown_wait = timeout or conf.shutdown_timeout() + conf.close_timeout() + 2
+    startup_wait = timeout or conf.startup_timeout() + shutdown_wait
     try:
         await to_app.put({"type": "lifespan.startup"})
-        await _expect("lifespan.startup.complete", from_app, task, timeout or startup_wait)
+        await _expect("lifespan.startup.complete", from_app, task, startup_wait)
         try:
             yield state
         finally:
             await to_app.put({"type": "lifespan.shutdown"})
-            await _expect("lifespan.shutdown.complete", from_app, task, timeout or shutdown_wait)
-            async with asyncio.timeout(timeout or shutdown_wait):
+            await _expect("lifespan.shutdown.complete", from_app, task, shutdown_wait)
+            async with asyncio.timeout(shutdown_wait):
                 await task
     finally:
         if not task.done():  # the block or a wait failed: do not leave it running
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        elif not task.cancelled():
+            task.exception()  # retrieved: it was raised or chained above
 
 
 async def _expect(
@@ -106,12 +101,16 @@ async def _expect(
         getter.cancel()
     if getter in done:
         message = getter.result()
-        if message["type"] != expected:
-            raise LifespanFailedError(
-                f"the application answered {message['type']} instead of {expected}:\n"
-                f"{message.get('message', '')}"
-            )
-        return
+        if message["type"] == expected:
+            return
+        # The application raises after a *.failed message (the spec lets it):
+        # chain what it raised.
+        await asyncio.wait({task}, timeout=timeout)
+        cause = task.exception() if task.done() and not task.cancelled() else None
+        raise LifespanFailedError(
+            f"the application answered {message['type']} instead of {expected}:\n"
+            f"{message.get('message', '')}"
+        ) from cause
     if task in done:
         task.result()  # raises what the application raised
         raise LifespanFailedError(f"the application returned without sending {expected}")

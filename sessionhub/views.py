@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from sessionhub import conf, lifecycle
+from sessionhub import conf, registry
 from sessionhub.stats import stats
 
 __all__ = ["health"]
@@ -19,12 +19,12 @@ logger = logging.getLogger("sessionhub")
 
 @never_cache
 async def health(request: HttpRequest) -> JsonResponse:
-    """200 while this worker's lifespan runs, 503 before it and once shutdown has begun.
+    """200 while this worker serves, 503 once its lifespans (or its server) began to shut down.
 
     The body is ``{"status": "ok"}`` or ``{"status": "stopping"}``; with
     ``SESSIONHUB_HEALTH_DETAILS = True`` it adds the pid and ``stats()``.
     """
-    serving = lifecycle.serving()
+    serving = registry.serving()
     body: dict[str, Any] = {"status": "ok" if serving else "stopping"}
     if conf.health_details():
         body["pid"] = os.getpid()

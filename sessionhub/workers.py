@@ -16,12 +16,16 @@ none of uvicorn-worker's code. On SIGTERM the worker
    ``SESSIONHUB_SHUTDOWN_TIMEOUT``, then the clients closed within
    ``SESSIONHUB_CLOSE_TIMEOUT``.
 
+Where those settings do not fit in ``graceful_timeout``, the worker scales
+them down to fit, and says so once. Whatever user code does, the worker ends
+within these bounds: a watchdog (``sessionhub.watchdog``) ends a process that
+outlives its startup or its shutdown by ``EXIT_GRACE``, after writing where
+each thread was; a startup that never ends exits with gunicorn's "Worker
+failed to boot" code, so that gunicorn halts instead of booting it again.
+
 It also bounds concurrent connections by gunicorn's ``worker_connections``
 (uvicorn's ``limit_concurrency``), so that overload is shed with 503s instead
 of queueing without limit.
-
-Where those settings do not fit in ``graceful_timeout``, the worker scales
-them down to fit, and says so once.
 """
 
 from __future__ import annotations
@@ -39,14 +43,20 @@ from typing import Any
 from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
-from sessionhub import conf, lifecycle
+from sessionhub import conf, registry
+from sessionhub.watchdog import Watchdog
 
 __all__ = ["Budget", "UvicornWorker", "plan"]
 
 logger = logging.getLogger("sessionhub")
 
-# Seconds of graceful_timeout kept for the process to exit.
-MARGIN = 1.0
+# Seconds a process gets to exit once its lifespan is over, before the
+# watchdog ends it.
+EXIT_GRACE = 1.0
+# Seconds of graceful_timeout kept for the process to exit: EXIT_GRACE, and a
+# second for the signal to arrive, uvicorn's pause before it stops accepting,
+# and gunicorn's own polling.
+MARGIN = EXIT_GRACE + 1.0
 # The least time requests in flight get to finish.
 REQUESTS_AT_LEAST = 1.0
 _DRAIN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -126,15 +136,25 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         # connections, past which uvicorn answers 503 at once (0: no bound).
         if self.config.limit_concurrency is None and self.cfg.worker_connections:
             self.config.limit_concurrency = self.cfg.worker_connections
-        lifecycle.fit_shutdown(budget.shutdown, budget.close)
-        self.wsgi = _Draining(self.wsgi, budget.drain)  # type: ignore[has-type]
+        conf.limit(
+            {
+                "SESSIONHUB_SHUTDOWN_TIMEOUT": budget.shutdown,
+                "SESSIONHUB_CLOSE_TIMEOUT": budget.close,
+            }
+        )
+        self.wsgi = _Supervised(self.wsgi, budget)  # type: ignore[has-type]
 
 
 _ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
-class _Draining:
-    """The application, plus a drain once uvicorn is serving.
+class _Supervised:
+    """The application, with a drain and a watchdog over its lifespan.
+
+    The watchdog gives the startup ``SESSIONHUB_STARTUP_TIMEOUT`` plus the
+    bounds of undoing it, and the shutdown the bounds of the plan, each plus
+    ``EXIT_GRACE`` for the process to exit. A startup that never ends exits 3
+    (gunicorn halts); a shutdown that never ends exits 1.
 
     uvicorn answers SIGTERM by closing its sockets at once, and offers no hook
     before that. Once startup is complete (uvicorn's signal handlers are
@@ -144,20 +164,39 @@ class _Draining:
     signal is handed on at once.
     """
 
-    def __init__(self, app: _ASGIApp, drain: float) -> None:
+    def __init__(self, app: _ASGIApp, budget: Budget) -> None:
         self.app = app  # where sessionhub.W001 looks through wrappers
-        self.drain = drain
+        self.budget = budget
+        self.watchdog = Watchdog()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
             return await self.app(scope, receive, send)
+        budget, watchdog = self.budget, self.watchdog
+        stop = budget.shutdown + budget.close + EXIT_GRACE
+
+        async def receiving() -> Mapping[str, Any]:
+            message: Mapping[str, Any] = await receive()
+            if message["type"] == "lifespan.startup":
+                seconds = conf.startup_timeout() + stop
+                watchdog.arm(seconds, Arbiter.WORKER_BOOT_ERROR, _overran("startup", seconds))
+            elif message["type"] == "lifespan.shutdown":
+                watchdog.arm(stop, 1, _overran("shutdown", stop))
+            return message
 
         async def sending(message: Mapping[str, Any]) -> None:
-            if message["type"] == "lifespan.startup.complete":
+            kind = message["type"]
+            if kind == "lifespan.startup.complete":
+                watchdog.disarm()
                 self._install()
+            elif kind == "lifespan.startup.failed":
+                why = "the lifespan startup failed, and the process did not exit"
+                watchdog.arm(EXIT_GRACE, Arbiter.WORKER_BOOT_ERROR, why)
+            elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                watchdog.arm(EXIT_GRACE, 1, "the lifespan is over, and the process did not exit")
             await send(message)
 
-        return await self.app(scope, receive, sending)
+        return await self.app(scope, receiving, sending)
 
     def _install(self) -> None:
         loop = asyncio.get_running_loop()
@@ -173,25 +212,38 @@ class _Draining:
                 return
             handed_on[sig] = handler
         draining: list[asyncio.TimerHandle] = []
+        budget = self.budget
+        # Everything after the signal, as planned, and the time to exit.
+        planned = budget.drain + budget.requests + budget.shutdown + budget.close + EXIT_GRACE
 
         def begin(sig: int) -> None:
             if draining:  # a second signal: stop now
                 draining.pop().cancel()
                 handed_on[sig](sig, None)
                 return
-            lifecycle.begin_shutdown()
-            if self.drain:
+            registry.shutdown_begins(server=True)
+            if budget.drain:
                 logger.info(
                     "draining: serving %g s more with the health view at 503 (pid %d)",
-                    self.drain,
+                    budget.drain,
                     os.getpid(),
                 )
-            draining.append(loop.call_later(self.drain, handed_on[sig], sig, None))
+            draining.append(loop.call_later(budget.drain, handed_on[sig], sig, None))
 
         def on_signal(sig: int, frame: FrameType | None) -> None:
-            # A signal handler may run between any two bytecodes: leave the
-            # work to the loop.
+            # Armed here, not on the loop: the loop may be what is stuck. (The
+            # watchdog's lock is reentrant, and a signal handler runs between
+            # two bytecodes of this very thread.)
+            self.watchdog.arm(planned, 1, _overran("shutdown", planned))
+            # Leave the rest to the loop.
             loop.call_soon_threadsafe(begin, sig)
 
         for sig in _DRAIN_SIGNALS:
             signal.signal(sig, on_signal)
+
+
+def _overran(phase: str, seconds: float) -> str:
+    return (
+        f"the lifespan {phase} did not end within its bounds ({seconds:g} s): the event loop "
+        "is blocked, or code ignores its cancellation"
+    )

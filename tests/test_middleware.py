@@ -117,7 +117,7 @@ class LifespanInIsolatedAsyncioTestCase(unittest.IsolatedAsyncioTestCase):
             )
         )
         self.enterContext(connected(lifespan_started, greet))
-        lifespan = sessionhub.asgi.lifespan(loop_continues=True)
+        lifespan = sessionhub.asgi.lifespan()
         self.state = await self.enterAsyncContext(lifespan)
 
     async def test_the_state_reaches_a_view(self) -> None:

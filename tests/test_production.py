@@ -155,8 +155,8 @@ def test_the_close_bound_aborts_a_connection_that_never_finishes(
     # Stopped by the 1 s bound (the log line below), not by graceful_timeout.
     assert seconds < graceful / 2, f"gunicorn took {seconds:.1f} s"
     assert re.search(
-        r"closing client\(s\) 'default' took longer than SESSIONHUB_CLOSE_TIMEOUT \(1\.0 s\); "
-        r"aborting its 1 connection\(s\)",
+        r"closing client\(s\) 'default' took longer than SESSIONHUB_CLOSE_TIMEOUT; "
+        r"aborting their 1 connection\(s\)",
         log,
     ), log
     assert "closed client 'default'" in log

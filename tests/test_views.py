@@ -7,42 +7,39 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, override_settings
 
-from sessionhub import lifecycle
+from sessionhub.signals import lifespan_finished
 from sessionhub.testing import lifespan
+from tests.helpers import connected
 
 
-async def test_health_is_503_without_a_lifespan() -> None:
+async def health() -> tuple[int, dict[str, Any]]:
     response = await AsyncClient().get("/health/")
-    assert response.status_code == 503
-    assert response.json() == {"status": "stopping"}
+    assert "no-cache" in response["Cache-Control"]
+    return response.status_code, response.json()
+
+
+async def test_health_is_200_under_a_server_that_runs_no_lifespan() -> None:
+    # daphne, runserver, uvicorn --lifespan off: nothing ever stops serving.
+    assert await health() == (200, {"status": "ok"})
 
 
 async def test_health_is_200_while_the_lifespan_runs_and_503_once_shutdown_begins(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = AsyncClient()
-    with caplog.at_level(logging.INFO, logger="sessionhub"):
+    seen: list[tuple[int, dict[str, Any]]] = []
+
+    async def probe(**kwargs: Any) -> None:
+        seen.append(await health())
+
+    with caplog.at_level(logging.INFO, logger="sessionhub"), connected(lifespan_finished, probe):
         async with lifespan():
-            running = await client.get("/health/")
-            lifecycle.begin_shutdown()
-            lifecycle.begin_shutdown()  # said once, logged once
-            stopping = await client.get("/health/")
-    assert running.status_code == 200
-    assert "no-cache" in running["Cache-Control"]
-    assert stopping.status_code == 503
+            running = await health()
+    # No pid, no client names, types, limits or pool counts for anyone who asks.
+    assert running == (200, {"status": "ok"})
+    assert seen == [(503, {"status": "stopping"})]
     begun = [r for r in caplog.records if r.getMessage().startswith("shutdown begun")]
     assert len(begun) == 1, [r.getMessage() for r in caplog.records]
-
-
-async def test_health_answers_its_status_only_by_default() -> None:
-    client = AsyncClient()
-    async with lifespan():
-        running = await client.get("/health/")
-        lifecycle.begin_shutdown()
-        stopping = await client.get("/health/")
-    # No pid, no client names, types, limits or pool counts for anyone who asks.
-    assert running.json() == {"status": "ok"}
-    assert stopping.json() == {"status": "stopping"}
+    assert await health() == (200, {"status": "ok"})  # the loop is as before any lifespan
 
 
 @override_settings(SESSIONHUB_HEALTH_DETAILS=True)

@@ -1,7 +1,8 @@
 """sessionhub's gunicorn worker, run in-process on a real socket with real uvicorn.
 
 The same worker runs under real gunicorn in test_production.py and
-test_lifecycle_servers.py.
+test_bounds.py. In process, its watchdog is given a long grace and disarmed
+once the worker has run: it must never end the test run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.test import override_settings
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
-from sessionhub import closing, lifecycle
+from sessionhub import conf, workers
 from sessionhub.asgi import LifespanASGIHandler
 from sessionhub.workers import MARGIN, REQUESTS_AT_LEAST, UvicornWorker, plan
 from tests.helpers import open_sessions
@@ -36,12 +37,13 @@ class _App:
 
 
 @pytest.fixture
-def worker_factory() -> Iterator[Callable[[int], UvicornWorker]]:
+def worker_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], UvicornWorker]]:
     """Build workers the way gunicorn's arbiter does, on a listening socket of our own."""
     uvicorn_loggers = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn.access")]
     saved = [(logger.handlers, logger.level, logger.propagate) for logger in uvicorn_loggers]
     sockets: list[socket.socket] = []
-    workers: list[UvicornWorker] = []
+    made: list[UvicornWorker] = []
+    monkeypatch.setattr(workers, "EXIT_GRACE", 600.0)
 
     def make(graceful_timeout: int) -> UvicornWorker:
         cfg = Config()
@@ -51,17 +53,19 @@ def worker_factory() -> Iterator[Callable[[int], UvicornWorker]]:
         listener.listen()
         sockets.append(listener)
         worker = UvicornWorker(0, os.getpid(), [listener], _App(), 30, cfg, Logger(cfg))
-        workers.append(worker)
+        made.append(worker)
         return worker
 
     try:
         yield make
     finally:
-        lifecycle.fit_shutdown(None, None)
+        conf.limit({})
         for listener in sockets:
             listener.close()
-        for worker in workers:
+        for worker in made:
             worker.tmp.close()  # gunicorn's heartbeat file
+            if isinstance(worker.wsgi, workers._Supervised):
+                worker.wsgi.watchdog.disarm()
         for logger, (handlers, level, propagate) in zip(uvicorn_loggers, saved, strict=True):
             logger.handlers, logger.level, logger.propagate = handlers, level, propagate
 
@@ -104,7 +108,7 @@ def test_the_budget_scales_the_settings_down_to_fit() -> None:
     total = budget.drain + budget.requests + budget.shutdown + budget.close + MARGIN
     assert total == pytest.approx(6)
     # One factor for all: close keeps its share of the shutdown.
-    assert budget.close == budget.shutdown == pytest.approx(2)
+    assert budget.close == budget.shutdown == pytest.approx((6 - MARGIN - REQUESTS_AT_LEAST) / 2)
     assert plan(1, drain=1, shutdown=1, close=1).close == 0
 
 
@@ -131,6 +135,7 @@ def serve(worker: UvicornWorker, drive: Callable[[int], None]) -> list[int]:
         driver.start()
         worker.run()
     finally:
+        worker.wsgi.watchdog.disarm()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         driver.join(10)
@@ -146,6 +151,7 @@ def test_the_worker_drains_on_sigterm_then_stops_within_graceful_timeout(
     worker = worker_factory(20)
     worker.load_wsgi()
     assert worker.config.timeout_graceful_shutdown == pytest.approx(20 - 0.6 - 5 - 3 - MARGIN)
+    assert worker.wsgi.watchdog is not None
     seen: dict[str, float] = {}
 
     def drive(port: int) -> None:
@@ -188,8 +194,6 @@ def test_a_second_signal_ends_the_drain_at_once(
 async def test_without_uvicorns_signal_handlers_the_worker_serves_on_without_a_drain(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from sessionhub.workers import _Draining
-
     sent: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -199,8 +203,9 @@ async def test_without_uvicorns_signal_handlers_the_worker_serves_on_without_a_d
         sent.append(message)
 
     # Under pytest, SIGTERM has no Python handler (uvicorn would have put one).
+    supervised = workers._Supervised(app, plan(30, drain=1, shutdown=5, close=5))
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
-        await _Draining(app, 1)({"type": "lifespan"}, None, send)
+        await supervised({"type": "lifespan"}, None, send)
     assert sent == [{"type": "lifespan.startup.complete"}]
     assert "cannot drain: uvicorn installed no handler for SIGTERM" in caplog.text
 
@@ -213,8 +218,8 @@ def test_a_graceful_timeout_too_short_for_the_settings_shrinks_the_bounds_and_sa
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
         worker.load_wsgi()
     assert worker.config.timeout_graceful_shutdown == REQUESTS_AT_LEAST
-    assert lifecycle.shutdown_timeout() == pytest.approx(closing.close_timeout())
-    assert lifecycle.shutdown_timeout() + closing.close_timeout() == pytest.approx(
+    assert conf.shutdown_timeout() == pytest.approx(conf.close_timeout())
+    assert conf.shutdown_timeout() + conf.close_timeout() == pytest.approx(
         5 - MARGIN - REQUESTS_AT_LEAST
     )
     (line,) = [r.getMessage() for r in caplog.records]

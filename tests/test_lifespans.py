@@ -1,4 +1,4 @@
-"""sessionhub.asgi.lifespan() and register_lifespan(): order, state, failures, bounds."""
+"""Registered lifespans (sessionhub.lifespans): order, state, failures, bounds."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from django.test import override_settings
 
 import sessionhub
-from sessionhub.asgi import LifespanASGIHandler, lifespan
-from sessionhub.lifespan import run, unregister_lifespan
+from sessionhub.asgi import LifespanASGIHandler, lifespan, run
+from sessionhub.lifespans import _registered, unregister_lifespan
 from sessionhub.signals import lifespan_finished, lifespan_started
 from tests.helpers import connected, open_sessions
 
@@ -29,11 +29,13 @@ def registered(*factories: Any) -> Iterator[None]:
             unregister_lifespan(factory)
 
 
-def recording(log: list[str], name: str, value: Any = None, fail: str = "") -> Any:
+def recording(
+    log: list[str], name: str, value: Any = None, fail: str = "", error: type = RuntimeError
+) -> Any:
     @asynccontextmanager
     async def manager() -> AsyncIterator[Any]:
         if fail == "enter":
-            raise RuntimeError(f"{name} cannot start")
+            raise error(f"{name} cannot start")
         log.append(f"enter {name}")
         try:
             yield value
@@ -105,7 +107,7 @@ async def test_one_that_fails_to_enter_exits_the_others_and_fails_startup() -> N
             pytest.fail("startup should have failed")
     assert log == ["enter pool", "exit pool"]
     assert finished == []  # lifespan_finished is not sent after a failed startup
-    assert "registered lifespan tests.test_lifespan.lifespan_broken raised RuntimeError" in str(
+    assert "registered lifespan tests.test_lifespans.lifespan_broken raised RuntimeError" in str(
         failed.value
     )
     assert open_sessions() == []
@@ -160,20 +162,18 @@ async def test_registered_lifespans_are_bounded_both_ways() -> None:
     assert session.closed
 
 
-@override_settings(SESSIONHUB_SHUTDOWN_TIMEOUT=0.2)
-async def test_a_failed_startup_reports_registered_lifespans_that_fail_to_exit(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_a_failed_startup_reports_registered_lifespans_that_fail_to_exit() -> None:
     log: list[str] = []
     with (
         registered(recording(log, "stuck", fail="exit"), recording(log, "b", fail="enter")),
-        pytest.raises(sessionhub.LifespanFailedError),
+        pytest.raises(sessionhub.LifespanFailedError) as failed,
     ):
         async with lifespan():
             pass
-    assert "after a failed startup, registered lifespan tests.test_lifespan.lifespan_stuck" in (
-        caplog.text
-    )
+    message = str(failed.value)
+    assert "registered lifespan tests.test_lifespans.lifespan_b raised RuntimeError" in message
+    assert "registered lifespan tests.test_lifespans.lifespan_stuck raised RuntimeError" in message
+    assert log == ["enter stuck", "exit stuck"]
 
 
 def test_register_lifespan_takes_callables_once() -> None:
@@ -181,8 +181,6 @@ def test_register_lifespan_takes_callables_once() -> None:
         sessionhub.register_lifespan("myapp.lifespan")  # type: ignore[arg-type]
     factory = recording([], "twice")
     with registered(factory, factory):
-        from sessionhub.lifespan import _registered
-
         assert _registered.count(factory) == 1
     unregister_lifespan(factory)  # unknown now: ignored
 
@@ -195,14 +193,14 @@ async def test_a_server_without_state_gives_none_and_mappings_have_nowhere_to_go
         seen.append(state)
 
     with connected(lifespan_started, receiver):
-        async with run(LifespanASGIHandler, scope, loop_continues=True):
+        async with run(LifespanASGIHandler, scope):
             pass
     assert seen == [None]
     with (
         registered(recording([], "stateful", value={"k": 1})),
         pytest.raises(sessionhub.LifespanFailedError, match="the server provides none"),
     ):
-        async with run(LifespanASGIHandler, scope, loop_continues=True):
+        async with run(LifespanASGIHandler, scope):
             pass
 
 
@@ -230,3 +228,75 @@ async def test_the_hosted_handlers_class_is_the_sender() -> None:
         async with lifespan(Hosted()) as state:
             assert state == {}
     assert senders == [Hosted]
+
+
+@override_settings(SESSIONHUB_STARTUP_TIMEOUT=0.2, SESSIONHUB_SHUTDOWN_TIMEOUT=0.2)
+@pytest.mark.parametrize("when", ["starting", "exiting"])
+async def test_one_that_ignores_its_cancellation_is_bounded_like_a_hang(when: str) -> None:
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        if release.is_set():
+            return
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await release.wait()  # goes on, as if nothing happened
+
+    @asynccontextmanager
+    async def swallows() -> AsyncIterator[None]:
+        if when == "starting":
+            await stubborn()
+        yield
+        await stubborn()
+
+    loop = asyncio.get_running_loop()
+    with registered(swallows), pytest.raises(sessionhub.LifespanFailedError) as failed:
+        started = loop.time()
+        async with lifespan():
+            session = sessionhub.get()
+            started = loop.time()
+    # The bound, and no more: nothing waits for what ignores its cancellation.
+    assert loop.time() - started < 0.2 + 0.1
+    assert (
+        f"lifespan_swallows was still {when} after SESSIONHUB_"
+        f"{'STARTUP' if when == 'starting' else 'SHUTDOWN'}_TIMEOUT (0.2 s) and was cancelled; "
+        "it ignored the cancellation and is left running"
+    ) in str(failed.value).replace(f"{__name__}.{swallows.__qualname__}", "lifespan_swallows")
+    assert open_sessions() == []
+    if when == "exiting":
+        assert session.closed
+    release.set()
+
+
+@pytest.mark.parametrize("kind", [SystemExit, KeyboardInterrupt])
+async def test_system_exit_from_a_registered_lifespan_is_its_failure(kind: type) -> None:
+    with (
+        registered(recording([], "exits", fail="enter", error=kind)),
+        pytest.raises(
+            sessionhub.LifespanFailedError, match=f"lifespan_exits raised {kind.__name__}"
+        ),
+    ):
+        async with lifespan():
+            pass
+
+
+async def test_a_task_group_is_entered_and_exited_in_one_task() -> None:
+    # anyio's task groups (and so Starlette's and FastAPI's lifespans) must be
+    # exited by the task that entered them.
+    import anyio
+
+    ran: list[str] = []
+
+    @asynccontextmanager
+    async def background() -> AsyncIterator[None]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.sleep_forever)
+            yield
+            ran.append("exiting")
+            group.cancel_scope.cancel()
+
+    with registered(background):
+        async with lifespan():
+            pass
+    assert ran == ["exiting"]
