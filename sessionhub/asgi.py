@@ -25,7 +25,7 @@ from typing import Any
 import django
 from django.core.handlers.asgi import ASGIHandler
 
-from sessionhub import conf, dispatch, registry
+from sessionhub import conf, dispatch, lifecycle, registry
 from sessionhub.errors import LifespanFailedError, describe_exception
 from sessionhub.lifespans import Registered
 from sessionhub.signals import lifespan_finished, lifespan_started
@@ -105,7 +105,8 @@ async def lifespan(app: LifespanASGIHandler | None = None) -> AsyncIterator[dict
 async def run(sender: type, scope: Mapping[str, Any]) -> AsyncIterator[None]:
     """The lifespan for ``scope`` (whose ``"state"`` a server may leave out)."""
     state = scope.get("state")
-    registry.lifespan_begins()
+    lifecycle.begin()
+    registry.begin_lifespan()
     registered = Registered(state)
     try:
         failures = await _startup(sender, scope, state, registered)
@@ -162,7 +163,7 @@ async def _undo(registered: Registered) -> None:
 async def _shutdown(
     sender: type, scope: Mapping[str, Any], state: dict[str, Any] | None, registered: Registered
 ) -> list[str]:
-    registry.shutdown_begins()
+    lifecycle.begin_shutdown()
     deadline, bound = _bound("SESSIONHUB_SHUTDOWN_TIMEOUT", conf.shutdown_timeout())
     try:
         failures = await registered.exit(deadline, bound)
@@ -185,7 +186,7 @@ async def _shutdown(
 async def _close(*, stopped: bool) -> None:
     started = time.perf_counter()
     deadline, _ = _bound("SESSIONHUB_CLOSE_TIMEOUT", conf.close_timeout())
-    closed = await registry.lifespan_ends(stopped=stopped, deadline=deadline)
+    closed = await registry.close(deadline) if lifecycle.end(stopped=stopped) else 0
     logger.info(
         "lifespan finished: closed %d client(s) in %.1f ms (pid %d)",
         closed,

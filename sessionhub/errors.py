@@ -15,6 +15,7 @@ __all__ = [
     "UnknownClientError",
     "describe",
     "describe_exception",
+    "loop_name",
 ]
 
 
@@ -58,6 +59,11 @@ def describe(thing: object) -> str:
         return f"{describe(type(thing))} instance"
     except Exception:  # noqa: BLE001 - a name is not worth a failure
         return "<a callable that cannot be named>"
+
+
+def loop_name(loop: object) -> str:
+    """How log lines name an event loop: its type and id."""
+    return f"{type(loop).__name__}@{id(loop):#x}"
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -28,18 +28,18 @@ LOOP_SCOPES: tuple[Literal["function", "class", "module", "package", "session"],
 @pytest.fixture
 def sessionhub_override() -> Iterator[Callable[[str, Any], None]]:
     """A function ``override(name, factory)``, undone when the test ends."""
-    from sessionhub import registry
+    from sessionhub import overrides
 
     active: list[tuple[str, int]] = []
 
     def override(name: str, factory: Any) -> None:
-        active.append((name, registry.push_override(name, factory)))
+        active.append((name, overrides.push(name, factory)))
 
     try:
         yield override
     finally:
         while active:
-            registry.pop_override(*active.pop())
+            overrides.pop(*active.pop())
 
 
 @pytest.fixture

@@ -10,15 +10,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import django.test
 from django.test.utils import TestContextDecorator
 
-from sessionhub import asgi, conf, registry
+from sessionhub import asgi, conf, overrides, registry
 from sessionhub.errors import LifespanFailedError
 from sessionhub.middleware import WSGI_STATE_KEY
-from sessionhub.registry import OpenClient, open_clients
 
 __all__ = ["LifespanFailedError", "OpenClient", "lifespan", "open_clients", "override_client"]
 
@@ -40,10 +40,37 @@ class override_client(TestContextDecorator):  # noqa: N801 - named like override
         self._tokens: list[int] = []
 
     def enable(self) -> None:
-        self._tokens.append(registry.push_override(self.name, self.factory))
+        self._tokens.append(overrides.push(self.name, self.factory))
 
     def disable(self) -> None:
-        registry.pop_override(self.name, self._tokens.pop())
+        overrides.pop(self.name, self._tokens.pop())
+
+
+@dataclass(frozen=True)
+class OpenClient:
+    """One open client (see ``open_clients()``)."""
+
+    name: str
+    client: Any
+    loop: asyncio.AbstractEventLoop
+    #: Built by a test override (``override_client``).
+    override: bool
+    #: Its override has ended, and its loop has yet to close it.
+    retiring: bool
+
+
+def open_clients() -> list[OpenClient]:
+    """Every client sessionhub holds open in this process, on any loop.
+
+    For tests (assert that none is left open) and for debugging a leak.
+    """
+    with registry.lock:
+        return [
+            OpenClient(name, client, loop, token != 0, retiring)
+            for loop, state in list(registry.states.items())
+            for retiring, held in ((False, state.clients), (True, state.retiring))
+            for (name, token), client in held.items()
+        ]
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from sessionhub import conf, registry
+from sessionhub import conf, lifecycle
 from sessionhub.stats import stats
 
 __all__ = ["health"]
@@ -24,7 +24,7 @@ async def health(request: HttpRequest) -> JsonResponse:
     The body is ``{"status": "ok"}`` or ``{"status": "stopping"}``; with
     ``SESSIONHUB_HEALTH_DETAILS = True`` it adds the pid and ``stats()``.
     """
-    serving = registry.serving()
+    serving = lifecycle.serving()
     body: dict[str, Any] = {"status": "ok" if serving else "stopping"}
     if conf.health_details():
         body["pid"] = os.getpid()

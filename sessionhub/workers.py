@@ -43,7 +43,7 @@ from typing import Any
 from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
-from sessionhub import conf, registry
+from sessionhub import conf, lifecycle
 from sessionhub.watchdog import Watchdog
 
 __all__ = ["Budget", "UvicornWorker", "plan"]
@@ -221,7 +221,7 @@ class _Supervised:
                 draining.pop().cancel()
                 handed_on[sig](sig, None)
                 return
-            registry.shutdown_begins(server=True)
+            lifecycle.begin_shutdown(server=True)
             if budget.drain:
                 logger.info(
                     "draining: serving %g s more with the health view at 503 (pid %d)",
