@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -16,6 +17,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # connectors; without it the leak tests below could pass vacuously.
     if not sys.flags.dev_mode:
         raise pytest.UsageError("run the tests with PYTHONDEVMODE=1 (see README)")
+    # A shell starts a background job with SIGINT ignored, and the servers the
+    # tests start would inherit that: give them the default disposition, which
+    # a Python handler becomes in a child, as it would be from a terminal.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

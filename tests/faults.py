@@ -38,11 +38,13 @@ def running_faulty_upstream() -> Iterator[FaultyUpstream]:
     """Serve for the block. ``mode = "refuse"`` stops listening and drops every connection."""
     upstream = FaultyUpstream()
     writers: set[asyncio.StreamWriter] = set()
-    # Reserve the port: "refuse" closes the listener, "ok" opens it again there.
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    upstream.port = probe.getsockname()[1]
-    probe.close()
+    # Hold the port for the whole block with a socket that is bound and never
+    # listens: with no listener beside it, the port refuses connections, and
+    # no other process can take it between "refuse" and the next "ok".
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    upstream.port = holder.getsockname()[1]
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.add(writer)
@@ -74,7 +76,7 @@ def running_faulty_upstream() -> Iterator[FaultyUpstream]:
             listening = upstream.mode != "refuse"
             if listening and server is None:
                 server = await asyncio.start_server(
-                    handle, "127.0.0.1", upstream.port, reuse_address=True
+                    handle, "127.0.0.1", upstream.port, reuse_port=True
                 )
                 upstream.listening = True
                 ready()
@@ -92,5 +94,5 @@ def running_faulty_upstream() -> Iterator[FaultyUpstream]:
                 writer.transport.abort()
             await server.wait_closed()
 
-    with loop_thread("faulty-upstream", serve):
+    with holder, loop_thread("faulty-upstream", serve):
         yield upstream

@@ -186,7 +186,8 @@ def test_a_second_signal_ends_the_drain_at_once(
         os.kill(os.getpid(), signal.SIGINT)
 
     raised = serve(worker, drive)
-    assert time.monotonic() - seen["second"] < 10  # not the 30 s drain
+    # A fraction of the 30 s drain: the second signal ended it.
+    assert time.monotonic() - seen["second"] < 30 / 3
     assert raised == [signal.SIGINT]
     assert open_sessions() == []
 
@@ -252,7 +253,8 @@ def test_without_a_drain_sigterm_stops_the_worker_at_once(
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert serve(worker, drive) == [signal.SIGTERM]
-    assert time.monotonic() - begun[0] < 5
+    # A fraction of graceful_timeout (30 s): without a drain it stops at once.
+    assert time.monotonic() - begun[0] < 30 / 6
 
 
 def test_worker_connections_bound_uvicorns_concurrency_unless_zero(
