@@ -111,8 +111,8 @@ async def unwind(jobs: Collection[asyncio.Future[Any]]) -> None:
     for job in jobs:
         job.cancel()
     if not await _passes(jobs):
-        for job in jobs:
-            job.add_done_callback(_forget)
+        for job in jobs:  # its outcome is never reported as unretrieved
+            job.add_done_callback(lambda job: job.cancelled() or job.exception())
 
 
 async def _passes(jobs: Collection[asyncio.Future[Any]]) -> bool:
@@ -122,11 +122,6 @@ async def _passes(jobs: Collection[asyncio.Future[Any]]) -> bool:
             return True
         await asyncio.sleep(0)
     return all(job.done() for job in jobs)
-
-
-def _forget(job: asyncio.Future[Any]) -> None:
-    if not job.cancelled():
-        job.exception()
 
 
 def _reset(transport: compat.Transport) -> None:

@@ -18,6 +18,7 @@ included, is a failure of that receiver.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Mapping
@@ -142,7 +143,7 @@ class _SyncBatch:
             with self.lock:
                 self.running = None
             connections.close_all()  # this thread's own connections
-            if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # a closed loop waits no more
                 loop.call_soon_threadsafe(finished)
 
         threading.Thread(target=run, name="sessionhub-receivers", daemon=True).start()

@@ -111,8 +111,8 @@ async def lifespan(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        elif not task.cancelled():
-            task.exception()  # retrieved: it was raised or chained above
+        else:  # retrieved: it was raised or chained above
+            task.cancelled() or task.exception()
 
 
 async def _expect(

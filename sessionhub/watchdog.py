@@ -47,6 +47,12 @@ class Watchdog:
                 self._thread.start()
             self._condition.notify()
 
+    @property
+    def armed(self) -> tuple[float, int, str] | None:
+        """When (``time.monotonic()``), with what exit code and why the process ends, if armed."""
+        with self._condition:
+            return None if self._deadline is None else (self._deadline, self._code, self._why)
+
     def disarm(self) -> None:
         """Forget the deadline: the process may live on."""
         with self._condition:

@@ -300,3 +300,48 @@ async def test_a_task_group_is_entered_and_exited_in_one_task() -> None:
         async with lifespan():
             pass
     assert ran == ["exiting"]
+
+
+@override_settings(SESSIONHUB_STARTUP_TIMEOUT=0.2)
+async def test_what_fails_while_a_startup_past_its_bound_is_undone_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @asynccontextmanager
+    async def slow_stop() -> AsyncIterator[None]:
+        yield
+        await asyncio.sleep(0.05)  # while the startup is being undone
+        raise RuntimeError("cannot stop")
+
+    @asynccontextmanager
+    async def slow_start() -> AsyncIterator[None]:
+        await asyncio.Event().wait()
+        yield
+
+    with (
+        registered(slow_stop, slow_start),
+        pytest.raises(sessionhub.LifespanFailedError, match="slow_start was still starting"),
+    ):
+        async with lifespan():
+            pass
+    assert "after a failed startup, registered lifespan tests.test_lifespans." in caplog.text
+    assert "slow_stop raised RuntimeError: cannot stop" in caplog.text
+
+
+async def test_a_startup_cancelled_while_entering_exits_what_was_entered() -> None:
+    log: list[str] = []
+    entering = asyncio.Event()
+
+    @asynccontextmanager
+    async def slow_start() -> AsyncIterator[None]:
+        entering.set()
+        await asyncio.Event().wait()
+        yield
+
+    with registered(recording(log, "pool"), slow_start):
+        task = asyncio.create_task(lifespan().__aenter__())
+        await entering.wait()
+        task.cancel()  # what a server does to a lifespan it gives up on
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert log == ["enter pool", "exit pool"]
+    assert open_sessions() == []

@@ -268,3 +268,52 @@ def test_worker_connections_bound_uvicorns_concurrency_unless_zero(
     unbounded.cfg.set("worker_connections", 0)
     unbounded.load_wsgi()
     assert unbounded.config.limit_concurrency is None
+
+
+@pytest.mark.parametrize(
+    ("failed", "code", "why"),
+    [
+        ("startup", 3, "the lifespan startup failed, and the process did not exit"),
+        ("shutdown", 1, "the lifespan is over, and the process did not exit"),
+        ("", 1, "the lifespan is over, and the process did not exit"),
+    ],
+)
+async def test_the_watchdog_follows_the_lifespan(
+    monkeypatch: pytest.MonkeyPatch, failed: str, code: int, why: str
+) -> None:
+    monkeypatch.setattr(workers, "EXIT_GRACE", 600.0)  # it must never fire here
+    armed: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # lifespan.startup: armed for the startup's bounds
+        armed.append(supervised.watchdog.armed)
+        if failed == "startup":
+            await send({"type": "lifespan.startup.failed", "message": "no"})
+            return
+        await send({"type": "lifespan.startup.complete"})  # disarmed
+        armed.append(supervised.watchdog.armed)
+        await receive()  # lifespan.shutdown: armed for the shutdown's bounds
+        armed.append(supervised.watchdog.armed)
+        kind = "failed" if failed else "complete"
+        await send({"type": f"lifespan.shutdown.{kind}"})
+
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> Any:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        pass
+
+    supervised = workers._Supervised(app, plan(60, drain=0, shutdown=5, close=5))
+    try:
+        await supervised({"type": "lifespan"}, receive, send)
+        final = supervised.watchdog.armed
+    finally:
+        supervised.watchdog.disarm()
+    assert armed[0] is not None
+    assert armed[0][1:] == (3, workers._overran("startup", conf.startup_timeout() + 610))
+    if not failed == "startup":
+        assert armed[1] is None
+        assert armed[2] is not None and armed[2][1] == 1
+    assert final is not None and final[1:] == (code, why)
