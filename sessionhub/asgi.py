@@ -51,30 +51,27 @@ class LifespanASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: _Receive, send: _Send) -> None:
         if scope["type"] != "lifespan":
             return await super().__call__(scope, receive, send)
-        message = await receive()
-        if message["type"] != "lifespan.startup":
-            raise _unexpected(message, "lifespan.startup")
+        _expect(await receive(), "lifespan.startup")
         phase = "startup"
         try:
             async with run(type(self), scope):
                 await send({"type": "lifespan.startup.complete"})
                 phase = "shutdown"
-                message = await receive()
-                if message["type"] != "lifespan.shutdown":
-                    # The spec: an application that receives an invalid event
-                    # raises; leaving the block shuts down first.
-                    raise _unexpected(message, "lifespan.shutdown")
+                # Raised inside the block: leaving it shuts down first.
+                _expect(await receive(), "lifespan.shutdown")
         except LifespanFailedError as exc:
             await send({"type": f"lifespan.{phase}.failed", "message": str(exc)})
             raise
         await send({"type": "lifespan.shutdown.complete"})
 
 
-def _unexpected(message: Mapping[str, Any], expected: str) -> ValueError:
-    return ValueError(
-        f"sessionhub's lifespan received {message.get('type')!r} where the ASGI lifespan "
-        f"spec allows only {expected!r}"
-    )
+def _expect(message: Mapping[str, Any], expected: str) -> None:
+    """Raise on any message but ``expected``, as the spec asks of an application."""
+    if message["type"] != expected:
+        raise ValueError(
+            f"sessionhub's lifespan received {message.get('type')!r} where the ASGI lifespan "
+            f"spec allows only {expected!r}"
+        )
 
 
 def get_asgi_application() -> LifespanASGIHandler:

@@ -44,9 +44,7 @@ def begin() -> None:
 def begin_shutdown(*, server: bool = False) -> None:
     """A lifespan on the running loop begins to stop (``server``: the whole server does)."""
     loop = asyncio.get_running_loop()
-    lifespans = _loops.get(loop)
-    if lifespans is None:
-        return
+    lifespans = _loops.setdefault(loop, _Lifespans())
     was_serving = lifespans.serving()
     if server:
         lifespans.draining = True

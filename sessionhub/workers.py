@@ -1,31 +1,14 @@
 """A gunicorn worker class: uvicorn-worker's, with a drain and a shutdown that fit gunicorn's.
 
-``worker_class = "sessionhub.workers.UvicornWorker"`` (needs the ``deploy``
-extra). It is ``uvicorn_worker.UvicornWorker`` configured through its public
-surface (``load_wsgi()``, which gunicorn calls once the application is
-loaded, and the uvicorn ``Config`` it keeps as ``self.config``); it copies
-none of uvicorn-worker's code. On SIGTERM the worker
-
-1. keeps serving for ``SESSIONHUB_DRAIN_SECONDS`` (default 0) with the health
-   view at 503, so that load balancers stop sending it traffic;
-2. stops accepting and waits for the requests in flight, for what gunicorn's
-   ``graceful_timeout`` leaves after the other steps and a margin (uvicorn
-   alone would wait without a limit, and gunicorn SIGKILLs a worker still
-   busy at ``graceful_timeout``);
-3. runs the lifespan shutdown: ``lifespan_finished`` receivers within
-   ``SESSIONHUB_SHUTDOWN_TIMEOUT``, then the clients closed within
-   ``SESSIONHUB_CLOSE_TIMEOUT``.
-
-Where those settings do not fit in ``graceful_timeout``, the worker scales
-them down to fit, and says so once. Whatever user code does, the worker ends
-within these bounds: a watchdog (``sessionhub.watchdog``) ends a process that
-outlives its startup or its shutdown by ``EXIT_GRACE``, after writing where
-each thread was; a startup that never ends exits with gunicorn's "Worker
-failed to boot" code, so that gunicorn halts instead of booting it again.
-
-It also bounds concurrent connections by gunicorn's ``worker_connections``
-(uvicorn's ``limit_concurrency``), so that overload is shed with 503s instead
-of queueing without limit.
+``worker_class = "sessionhub.workers.UvicornWorker"`` (the ``deploy`` extra) is
+``uvicorn_worker.UvicornWorker`` configured through its public surface
+(gunicorn's ``load_wsgi()`` step and the uvicorn ``Config`` it keeps). It
+splits gunicorn's ``graceful_timeout`` between the drain, the requests in
+flight, the lifespan shutdown and the close (``plan()``), drains on SIGTERM
+with the health view at 503, and keeps a watchdog over its lifespan: a
+worker that outlives its bounds, whatever user code does, is ended after
+saying where each thread was, with gunicorn's "Worker failed to boot" code
+at startup, so that gunicorn halts instead of booting it again.
 """
 
 from __future__ import annotations
@@ -112,21 +95,17 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         graceful = float(self.cfg.graceful_timeout)
         budget = plan(graceful, drain, shutdown, close)
         if budget.shrunk:
+            wanted = f"{drain:g} s, {REQUESTS_AT_LEAST:g} s, {shutdown:g} s and {close:g} s"
+            used = f"{budget.drain:.1f} s, {budget.requests:.1f} s, {budget.shutdown:.1f} s and "
             logger.warning(
-                "gunicorn's graceful_timeout (%g s) cannot hold SESSIONHUB_DRAIN_SECONDS (%g s), "
-                "%g s for requests in flight, SESSIONHUB_SHUTDOWN_TIMEOUT (%g s), "
-                "SESSIONHUB_CLOSE_TIMEOUT (%g s) and %g s of margin; this worker uses "
-                "%.1f s, %.1f s, %.1f s and %.1f s instead. Raise graceful_timeout or lower "
-                "the settings (pid %d)",
+                "gunicorn's graceful_timeout (%g s) cannot hold SESSIONHUB_DRAIN_SECONDS, "
+                "requests in flight, SESSIONHUB_SHUTDOWN_TIMEOUT and SESSIONHUB_CLOSE_TIMEOUT "
+                "(%s) and %g s of margin; this worker uses %s%.1f s instead. Raise "
+                "graceful_timeout or lower the settings (pid %d)",
                 graceful,
-                drain,
-                REQUESTS_AT_LEAST,
-                shutdown,
-                close,
+                wanted,
                 MARGIN,
-                budget.drain,
-                budget.requests,
-                budget.shutdown,
+                used,
                 budget.close,
                 os.getpid(),
             )

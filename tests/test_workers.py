@@ -313,7 +313,7 @@ async def test_the_watchdog_follows_the_lifespan(
         supervised.watchdog.disarm()
     assert armed[0] is not None
     assert armed[0][1:] == (3, workers._overran("startup", conf.startup_timeout() + 610))
-    if not failed == "startup":
+    if failed != "startup":
         assert armed[1] is None
         assert armed[2] is not None and armed[2][1] == 1
     assert final is not None and final[1:] == (code, why)
