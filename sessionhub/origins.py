@@ -19,8 +19,10 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import yarl
 
-from sessionhub import validation
+from sessionhub import addresses
+from sessionhub.addresses import Origin
 from sessionhub.errors import OriginNotAllowedError
 
 if TYPE_CHECKING:
@@ -32,9 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OriginNotAllowedError", "aiohttp_options", "httpx_event_hooks"]
 
-Origin = tuple[str, str, int]
-# The scheme a websocket URL's origin is compared under.
-_HTTP_SCHEME = {"ws": "http", "wss": "https"}
 # Where httpx requests keep the origin they were made to, for their redirects
 # (httpx gives a redirect the extensions of the request it follows).
 _EXTENSION = "sessionhub.origin"
@@ -63,8 +62,8 @@ class _Guard:
         self.anywhere = "*" in config.allowed_origins or (
             config.base_url is None and not config.allowed_origins
         )
-        self.home = None if config.base_url is None else validation.origin(config.base_url)
-        allowed = {validation.origin(entry) for entry in config.allowed_origins if entry != "*"}
+        self.home = None if config.base_url is None else _origin(config.base_url)
+        allowed = {_origin(entry) for entry in config.allowed_origins if entry != "*"}
         if self.home is not None:
             allowed.add(self.home)
         self.allowed = frozenset(allowed)
@@ -76,14 +75,14 @@ class _Guard:
         if self.anywhere or origin in self.allowed:
             return
         bound = (
-            f"its BASE_URL binds it, and its HEADERS, to {_show(self.home)}"
+            f"its BASE_URL binds it, and its HEADERS, to {addresses.show(self.home)}"
             if self.home is not None
             else "its ALLOWED_ORIGINS do not list it"
         )
         raise OriginNotAllowedError(
             f"sessionhub client {self.client!r} refused to send a request to "
-            f"{_show(origin)}: {bound}. If this client is meant to call that origin, "
-            f"add {_show(origin)!r} to SESSIONHUB[{self.client!r}]['ALLOWED_ORIGINS']."
+            f"{addresses.show(origin)}: {bound}. If this client is meant to call that origin, "
+            f"add {addresses.show(origin)!r} to SESSIONHUB[{self.client!r}]['ALLOWED_ORIGINS']."
         )
 
     async def aiohttp_middleware(
@@ -91,8 +90,7 @@ class _Guard:
         request: aiohttp.ClientRequest,
         handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
     ) -> aiohttp.ClientResponse:
-        url = request.url
-        origin = _origin(url.scheme, url.raw_host or "", url.port)
+        origin = addresses.of(request.url)
         self.check(origin)
         current = _current.get()
         if current is not None:
@@ -110,8 +108,7 @@ class _Guard:
         return trace
 
     async def httpx_request_hook(self, request: httpx.Request) -> None:
-        url = request.url
-        origin = _origin(url.scheme, url.raw_host.decode("ascii"), url.port)
+        origin = _origin(str(request.url))
         self.check(origin)
         if request.extensions.setdefault(_EXTENSION, origin) != origin:
             self._drop_headers(request.headers)
@@ -123,15 +120,8 @@ class _Guard:
                 del headers[name]
 
 
-def _origin(scheme: str, host: str, port: int | None) -> Origin:
-    scheme = _HTTP_SCHEME.get(scheme, scheme)
-    return scheme, host.lower(), port or (443 if scheme == "https" else 80)
-
-
-def _show(origin: Origin | None) -> str:
-    assert origin is not None
-    scheme, host, port = origin
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+def _origin(url: str) -> Origin:
+    return addresses.of(yarl.URL(url))
 
 
 async def _request_started(
