@@ -122,6 +122,6 @@ def show(origin: Origin) -> str:
     """``origin`` as an ``ALLOWED_ORIGINS`` entry: the port only where it is not the default."""
     scheme, host, port = origin
     netloc = f"[{host}]" if ":" in host else host
-    if port != _DEFAULT_PORT.get(scheme):
+    if port and port != _DEFAULT_PORT.get(scheme):
         netloc += f":{port}"
-    return f"{scheme}://{netloc}"
+    return f"{scheme}://{netloc}" if scheme else f"//{netloc}"

@@ -31,6 +31,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
     It sends requests only to the origins ``config`` allows, and its
     ``HEADERS`` never follow a redirect to another origin (``sessionhub.origins``).
     """
+    origins.check_options(config)
     connector = aiohttp.TCPConnector(
         limit=config.limit,
         limit_per_host=config.limit_per_host,
@@ -72,6 +73,7 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
     """
     import httpx
 
+    origins.check_options(config)
     hooks = origins.httpx_event_hooks(config)
     if config.raise_for_status:
         hooks["response"].append(_raise_for_status)
