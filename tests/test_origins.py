@@ -313,7 +313,7 @@ async def test_the_environment_s_proxy_is_the_operator_s_choice_under_trust_env(
 async def test_a_proxy_in_options_must_be_at_an_allowed_origin(
     kind: str, home: Upstream, other: Upstream
 ) -> None:
-    options = {"OPTIONS": {"proxy": f"http://user:s3cr3t@127.0.0.1:{other.port}"}}
+    options: dict[str, Any] = {"OPTIONS": {"proxy": f"http://user:s3cr3t@127.0.0.1:{other.port}"}}
     with pytest.raises(ImproperlyConfigured) as info:
         client(FACTORIES[kind], home, **options)
     message = str(info.value)
