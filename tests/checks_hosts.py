@@ -86,3 +86,27 @@ nested = starlette(None, Mount("/api", routes=[Mount("/v1", app=django_app)]))
 on_host = starlette(None, Host("django.example.com", app=django_app))
 wrapped = sentry_sdk.integrations.asgi.SentryAsgiMiddleware(starlette())
 no_django = Starlette(routes=[Mount("/static", app=Starlette())])
+
+
+@asynccontextmanager
+async def nested_function(app: Any) -> AsyncIterator[None]:
+    async def enter() -> Any:
+        return sessionhub.asgi.lifespan(django_app)
+
+    async with await enter():
+        yield
+
+
+def with_an_empty_cell() -> Any:
+    never_set: None
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield never_set
+
+    return lifespan
+    never_set = None  # the closure's cell stays empty
+
+
+in_nested_code = starlette(nested_function)
+empty_cell = starlette(with_an_empty_cell())

@@ -236,6 +236,7 @@ def test_other_applications_do_not_warn(path: str) -> None:
         ("tests.appproject.settings", ["sessionhub.W007"]),
         ("config.settings", []),  # config/asgi.py is lifespan-aware
         ("tests.settings", []),  # no tests/asgi.py: nothing to judge
+        ("tests.emptyproject.settings", []),  # an asgi.py without an application
         ("settings", []),  # no package, and no top-level asgi module
         ("no_such_package.settings", []),
         (None, []),  # settings.configure()

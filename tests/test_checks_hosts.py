@@ -40,6 +40,8 @@ def ids(path: str) -> list[str | None]:
         ("fastapi_with", []),
         ("merged_with", []),
         ("no_django", []),
+        ("in_nested_code", []),
+        ("empty_cell", ["sessionhub.W007"]),
     ],
 )
 def test_a_host_that_mounts_django_must_enter_sessionhub_s_lifespan(
@@ -66,6 +68,8 @@ def test_the_warning_names_the_host_and_where_django_is_mounted() -> None:
         ("tests.raising_module.application", "RuntimeError: this module fails on import"),
         ("tests.no_such_module.application", "ModuleNotFoundError: No module named"),
         ("tests.checks_apps.missing", "AttributeError: module 'tests.checks_apps' has no"),
+        # An exception that cannot be shown is named by its type.
+        ("tests.unprintable_module.application", "Unprintable, at line 11"),
     ],
 )
 def test_whatever_importing_the_application_raises_becomes_a_warning(

@@ -390,3 +390,17 @@ async def test_a_refusal_suggests_only_an_entry_the_check_accepts(
     setting = {"default": {"BASE_URL": home.url_for("/"), "ALLOWED_ORIGINS": entries}}
     with override_settings(SESSIONHUB=setting):
         assert check_settings(None) == []
+
+
+async def test_the_middleware_alone_binds_origins_but_cannot_tell_redirects(
+    home: Upstream, other: Upstream
+) -> None:
+    # A FACTORY that keeps only the middleware of aiohttp_options(): without the
+    # trace config every hop is checked, but none is known for a redirect.
+    config = ClientConfig(name="api", base_url=home.url_for("/"), headers=HEADERS)
+    (middleware,) = origins.aiohttp_options(config)["middlewares"]
+    async with aiohttp.ClientSession(headers=HEADERS, middlewares=[middleware]) as session:
+        assert (await fetch_json(session, home.url_for("/echo")))["path"] == "/echo"
+        with pytest.raises(origins.OriginNotAllowedError):
+            await fetch_json(session, other.url_for("/echo"))
+    assert other.requests == 0
