@@ -46,7 +46,7 @@ __all__ = [
 #: The headers a hop to another origin keeps: those the HTTP client writes to
 #: describe the request and its body, and the allowed proxy's credentials.
 SAFE_ON_OTHER_ORIGINS = frozenset(
-    {
+    [
         "host",
         "accept",
         "accept-encoding",
@@ -58,7 +58,7 @@ SAFE_ON_OTHER_ORIGINS = frozenset(
         "transfer-encoding",
         "expect",
         "proxy-authorization",
-    }
+    ]
 )
 # Where httpx requests keep the origin they were made to, for their redirects
 # (httpx gives a redirect the extensions of the request it follows).
