@@ -267,6 +267,10 @@ ANSWERED = {
 }
 
 
+# Answered or refused as the Python version parses them: valid JSON either way.
+EITHER = {"deep", "deep-object"}
+
+
 @pytest.fixture(scope="module")
 def bodies() -> Iterator[Upstream]:
     with running_bodies() as upstream:
@@ -291,6 +295,9 @@ async def test_any_upstream_body_is_answered_with_valid_json(
         response = await AsyncClient().get("/")
     assert response["Content-Type"] == "application/json"
     answer = strict_json(response.content.decode("utf-8"))
+    if case in EITHER and response.status_code == 200:
+        assert "upstream" in answer
+        return
     if case in ANSWERED:
         assert response.status_code == 200, caplog.text
         assert "upstream" in answer
