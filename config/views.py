@@ -1,22 +1,25 @@
 """The demo: an async view that calls an upstream through ``sessionhub.get()``.
 
-What goes wrong upstream reaches the caller as a status, a short message and a
+It answers the upstream's JSON, or, whatever the upstream sends (an error, a
+body too large, too deep or not JSON, NaN), a status, a short message and a
 request id; the details, with the traceback, go to the log under that id. The
 upstream URL and the client's headers never appear in a response, and their
-secrets (password, query values, header values) never in the log.
+secrets (user name, password, query values, header values) never in the log.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import traceback
 import uuid
 from typing import Any
 
 import aiohttp
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from yarl import URL
 
@@ -25,9 +28,17 @@ import sessionhub
 logger = logging.getLogger("config.demo")
 
 REDACTED = "[redacted]"
+# The most of an upstream body the demo reads (and holds in memory).
+MAX_BODY_BYTES = 1024 * 1024
+# What aiohttp's response.json() takes for JSON: application/json and its +json kin.
+_JSON_TYPE = re.compile(r"application/([\w.+-]+\+)?json")
 
 
-async def demo(request: HttpRequest) -> JsonResponse:
+class UnusableBody(ValueError):
+    """The upstream's body is not one the demo answers with."""
+
+
+async def demo(request: HttpRequest) -> HttpResponse:
     """Fetch the upstream and report which worker and which session served it."""
     request_id = uuid.uuid4().hex
     url = settings.DEMO_UPSTREAM_URL or embedded_upstream(request)
@@ -42,15 +53,34 @@ async def demo(request: HttpRequest) -> JsonResponse:
     try:
         async with session.get(url) as response:
             response.raise_for_status()
-            upstream = await response.json()
+            body = await _json_body(response)
+        # Valid JSON only: no NaN or Infinity (huge numbers read as inf), no
+        # nesting deeper than the interpreter can parse and write again.
+        upstream = json.loads(body)
+        answer = {"pid": os.getpid(), "session": id(session), "upstream": upstream}
+        content = json.dumps(answer, allow_nan=False)
     except TimeoutError as exc:
         _log_failure(request_id, url, session, "timed out", exc)
         return _error(504, "the upstream did not answer in time", request_id)
     # ValueError: a body that is not JSON (aiohttp's own errors are ClientErrors).
-    except (aiohttp.ClientError, ValueError) as exc:
+    except (aiohttp.ClientError, ValueError, RecursionError) as exc:
         _log_failure(request_id, url, session, "failed", exc)
         return _error(502, "the upstream failed", request_id)
-    return JsonResponse({"pid": os.getpid(), "session": id(session), "upstream": upstream})
+    return HttpResponse(content, content_type="application/json")
+
+
+async def _json_body(response: aiohttp.ClientResponse) -> bytes:
+    """The body of a JSON response, read up to ``MAX_BODY_BYTES`` (after decompression)."""
+    if not _JSON_TYPE.fullmatch(response.content_type):
+        raise UnusableBody(f"the upstream answered {response.content_type!r}, not JSON")
+    if (response.content_length or 0) > MAX_BODY_BYTES:
+        raise UnusableBody(f"the upstream's body is larger than {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise UnusableBody(f"the upstream's body is larger than {MAX_BODY_BYTES} bytes")
+    return bytes(body)
 
 
 async def upstream(request: HttpRequest) -> JsonResponse:
@@ -103,13 +133,15 @@ def _public(url: str) -> str:
 
 
 def _secrets(url: str, session: Any) -> set[str]:
-    """Strings the log must not show: the URL's password and query, the session's headers."""
+    """Strings the log must not show: the URL's user name, password and query, the
+    session's headers."""
     found: set[str] = set()
     try:
         parsed = URL(url)
     except ValueError:
         found.add(url)
     else:
+        found.update([parsed.user or "", parsed.raw_user or ""])
         found.update([parsed.password or "", parsed.raw_password or ""])
         found.update([parsed.query_string, parsed.raw_query_string, *parsed.query.values()])
         # Each value as it is written in the URL, percent-encoded or not.

@@ -16,4 +16,5 @@ class SessionhubConfig(AppConfig):
 
         setting_changed.connect(conf.forget, dispatch_uid="sessionhub.conf.forget")
         checks.register(check_settings, "sessionhub")
-        checks.register(check_asgi_application, "sessionhub")
+        # It imports the project's ASGI module: only for check --deploy.
+        checks.register(check_asgi_application, "sessionhub", deploy=True)

@@ -1,8 +1,10 @@
-"""System checks for the ``SESSIONHUB`` setting and the ASGI application served."""
+"""System checks for the sessionhub settings and the ASGI application served."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,11 +12,12 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.handlers.asgi import ASGIHandler
-from django.utils.module_loading import import_string
 
-from sessionhub import conf
+from sessionhub import conf, hosting
 
 __all__ = ["check_asgi_application", "check_settings"]
+
+_README = "README, Composing"
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -35,21 +38,19 @@ def check_asgi_application(
 ) -> list[CheckMessage]:
     """Warn when the ASGI application the project serves runs no lifespan for sessionhub.
 
-    Middleware that keeps the application as ``.app`` (or ``.inner``, as Channels'
-    does) is looked through, and so are protocol routers that hold their
-    applications in a mapping of scope types, like Channels' ``ProtocolTypeRouter``.
+    A deployment check (``check --deploy``): it imports the application, whose
+    module may have side effects, so other management commands leave it alone.
+    Whatever the import raises becomes a warning (``sessionhub.W008``).
     """
-    path = _asgi_application_path()
-    if path is None:
-        return []
-    try:
-        app = import_string(path)
-    except ImportError:
-        return []  # an ASGI server would say so with its own error
-    app = _unwrap(app)
-    routes = _protocol_routes(app)
-    if routes is not None:
+    found = _application()
+    if not isinstance(found, tuple):
+        return [found] if found is not None else []
+    path, app = found
+    app = hosting.unwrap(app)
+    if (routes := hosting.routes(app)) is not None:
         return _check_router(path, routes)
+    if (host := hosting.router(app)) is not None:
+        return _check_host(path, host)
     if _is_plain_django(app):
         return [
             Warning(
@@ -68,8 +69,8 @@ def _check_router(path: str, routes: Mapping[str, object]) -> list[CheckMessage]
     """W004/W005 for a protocol router: its ``"http"`` and ``"lifespan"`` routes."""
     from sessionhub.asgi import LifespanASGIHandler
 
-    http = _unwrap(routes["http"])
-    lifespan = _unwrap(routes["lifespan"]) if "lifespan" in routes else None
+    http = hosting.unwrap(routes["http"])
+    lifespan = hosting.unwrap(routes["lifespan"]) if "lifespan" in routes else None
     if isinstance(lifespan, LifespanASGIHandler):
         return []
     if lifespan is not None and not _is_plain_django(lifespan):
@@ -100,24 +101,23 @@ def _check_router(path: str, routes: Mapping[str, object]) -> list[CheckMessage]
     return []
 
 
-def _unwrap(app: object) -> object:
-    """The application inside middleware that keeps it as ``.app`` or ``.inner``."""
-    for _ in range(10):  # a bound, in case a wrapper refers to itself
-        if isinstance(app, ASGIHandler) or _protocol_routes(app) is not None:
-            return app
-        inner = getattr(app, "app", None) or getattr(app, "inner", None)
-        if inner is None:
-            return app
-        app = inner
-    return app
-
-
-def _protocol_routes(app: object) -> Mapping[str, object] | None:
-    """The mapping of scope types to applications that a protocol router holds, if any."""
-    for value in getattr(app, "__dict__", {}).values():
-        if isinstance(value, Mapping) and "http" in value:
-            return value
-    return None
+def _check_host(path: str, host: object) -> list[CheckMessage]:
+    """W007 for a Starlette or FastAPI host that mounts Django without sessionhub's lifespan."""
+    mounts = [mount for mount, _ in hosting.mounted(host)]
+    if not mounts or hosting.enters_sessionhub_lifespan(host):
+        return []
+    return [
+        Warning(
+            f"The ASGI application {path} mounts Django (at {', '.join(map(repr, mounts))}) "
+            "in a Starlette or FastAPI application whose lifespan does not run sessionhub's: "
+            "a Mount passes no lifespan on, so lifespan_started and lifespan_finished are "
+            "never sent, and sessionhub's clients are only closed when their event loop ends.",
+            hint="Enter sessionhub.asgi.lifespan(<the mounted Django application>) in the "
+            f"host's lifespan= ({_README}, Hosted by FastAPI or Starlette). If its lifespan "
+            "reaches it in a way this check cannot see, silence sessionhub.W007.",
+            id="sessionhub.W007",
+        )
+    ]
 
 
 def _is_plain_django(app: object) -> bool:
@@ -126,18 +126,53 @@ def _is_plain_django(app: object) -> bool:
     return isinstance(app, ASGIHandler) and not isinstance(app, LifespanASGIHandler)
 
 
-def _asgi_application_path() -> str | None:
-    """``ASGI_APPLICATION``, else ``<settings package>.asgi.application`` if that module exists."""
+def _application() -> tuple[str, object] | CheckMessage | None:
+    """(dotted path, application) of ``ASGI_APPLICATION``, else of ``application`` (or
+    ``app``) in the settings package's ``asgi`` module; W008 if importing it fails."""
     path = getattr(settings, "ASGI_APPLICATION", None)
     if isinstance(path, str) and path:
-        return path
-    settings_module = getattr(settings, "SETTINGS_MODULE", None)
-    if not settings_module:
-        return None  # settings.configure(): no project package to look in
-    package = settings_module.rpartition(".")[0]
-    module = f"{package}.asgi" if package else "asgi"
+        module, _, name = path.rpartition(".")
+        names = [name]
+    else:
+        settings_module = getattr(settings, "SETTINGS_MODULE", None)
+        if not settings_module:
+            return None  # settings.configure(): no project package to look in
+        package = settings_module.rpartition(".")[0]
+        module, names = f"{package}.asgi" if package else "asgi", ["application", "app"]
+        if _spec_origin(module) is None:
+            return None
     try:
-        found = importlib.util.find_spec(module)
-    except ImportError:
+        loaded = importlib.import_module(module)
+        found = [name for name in names if hasattr(loaded, name)]
+        if not found and len(names) > 1:
+            return None  # an asgi module without an application: nothing to judge
+        return f"{module}.{(found or names)[0]}", getattr(loaded, (found or names)[0])
+    except (Exception, SystemExit) as exc:
+        return _not_imported(module, exc)
+
+
+def _not_imported(module: str, exc: BaseException) -> CheckMessage:
+    try:
+        error = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    except Exception:
+        error = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    spec = _spec_origin(module)
+    where = [f for f in frames if f.filename == spec]
+    at = f", at line {where[-1].lineno} of {spec}" if where else ""
+    return Warning(
+        f"The ASGI application's module {module} could not be imported to check it: "
+        f"{type(exc).__name__}{': ' + error if error else ''}{at}.",
+        hint="A server would fail the same way. If the module needs what only production "
+        "has (an environment variable, a service), run check --deploy where it has that; "
+        "until then sessionhub cannot tell whether the application runs its lifespan.",
+        id="sessionhub.W008",
+    )
+
+
+def _spec_origin(module: str) -> str | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except Exception:  # its package may fail to import too
         return None
-    return f"{module}.application" if found is not None else None
+    return spec.origin if spec is not None else None

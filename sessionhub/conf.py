@@ -1,85 +1,27 @@
-"""The ``SESSIONHUB`` settings: named clients, their options and defaults.
-
-The options are the fields of ``ClientConfig``; each field's metadata says what
-its value must be and how to check it, so the table of options, the system
-checks and the errors raised when a client is built all come from one place.
+"""sessionhub's settings: ``SESSIONHUB`` (the named clients) and the shutdown settings.
 
 The settings are validated once per settings object, on first use, and again
-after Django's ``setting_changed`` signal (``override_settings`` in a test)
-names one of them.
+after Django's ``setting_changed`` signal names one of them. ``ClientConfig``
+and ``OPTIONS`` come from ``sessionhub.options``.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import Field, dataclass, field, fields
-from typing import Any, Literal
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from sessionhub import options as _options
 from sessionhub import validation as v
-from sessionhub.validation import Problem
-
-__all__ = [
-    "ClientConfig",
-    "Problem",
-    "client_config",
-    "client_names",
-    "close_timeout",
-    "drain_seconds",
-    "problems",
-    "shutdown_problems",
-    "shutdown_timeout",
-    "startup_timeout",
-]
+from sessionhub.options import OPTIONS as OPTIONS
+from sessionhub.options import ClientConfig as ClientConfig
+from sessionhub.validation import Invalid, Problem
 
 logger = logging.getLogger("sessionhub")
 
-DEFAULT_FACTORY = v.DEFAULT_FACTORY
-
-
-def _option(default: Any, check: v.Check, *, factory: Callable[[], Any] | None = None) -> Any:
-    """A ``ClientConfig`` field that is an option, checked by ``check``."""
-    if factory is not None:
-        return field(default_factory=factory, metadata={"check": check})
-    return field(default=default, metadata={"check": check})
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    """The options of one named client, with defaults filled in.
-
-    This is what a ``FACTORY`` receives; the attributes are the options in
-    lower case.
-    """
-
-    name: str
-    base_url: str | None = _option(None, v.base_url)
-    headers: Mapping[str, str] = _option(None, v.headers, factory=dict)
-    timeout: float | None = _option(10.0, v.seconds(none=True))
-    connect_timeout: float | None = _option(3.0, v.seconds(none=True))
-    read_timeout: float | None = _option(None, v.seconds(none=True))
-    limit: int = _option(100, v.count("0 means no limit"))
-    limit_per_host: int = _option(50, v.count("0 means no limit"))
-    keepalive_timeout: float = _option(15.0, v.seconds(none=False))
-    ttl_dns_cache: int | None = _option(10, v.count("0 turns the DNS cache off", none=True))
-    verify: bool = _option(True, v.flag)
-    ca_bundle: str | None = _option(None, v.ca_bundle)
-    raise_for_status: bool = _option(False, v.flag)
-    trust_env: bool = _option(False, v.flag)
-    cookies: Literal["none", "shared"] = _option("none", v.cookies)
-    options: Mapping[str, Any] = _option(None, v.keywords, factory=dict)
-    factory: str = _option(DEFAULT_FACTORY, v.factory)
-    # Last, so that the fields before it keep their positions.
-    allowed_origins: tuple[str, ...] = _option((), v.allowed_origins)
-
-
-# Option name (upper case, as in the setting) -> its ClientConfig field.
-OPTIONS: dict[str, Field[Any]] = {f.name.upper(): f for f in fields(ClientConfig) if f.metadata}
 
 CLOSE_TIMEOUT = 5.0
 # Seconds lifespan_started receivers (and registered lifespans) may take: the
@@ -92,12 +34,12 @@ STARTUP_TIMEOUT = 30.0
 # can still finish its upstream call.
 SHUTDOWN_TIMEOUT = 5.0
 DRAIN_SECONDS = 0.0
-# Setting -> (default, whether 0 is allowed).
-_SHUTDOWN: dict[str, tuple[float, bool]] = {
-    "SESSIONHUB_CLOSE_TIMEOUT": (CLOSE_TIMEOUT, False),
-    "SESSIONHUB_STARTUP_TIMEOUT": (STARTUP_TIMEOUT, False),
-    "SESSIONHUB_SHUTDOWN_TIMEOUT": (SHUTDOWN_TIMEOUT, False),
-    "SESSIONHUB_DRAIN_SECONDS": (DRAIN_SECONDS, True),
+# Setting -> (default, its rule): at most an hour.
+_SHUTDOWN: dict[str, tuple[float, v.Clean]] = {
+    "SESSIONHUB_CLOSE_TIMEOUT": (CLOSE_TIMEOUT, v.seconds(most=3_600)),
+    "SESSIONHUB_STARTUP_TIMEOUT": (STARTUP_TIMEOUT, v.seconds(most=3_600)),
+    "SESSIONHUB_SHUTDOWN_TIMEOUT": (SHUTDOWN_TIMEOUT, v.seconds(most=3_600)),
+    "SESSIONHUB_DRAIN_SECONDS": (DRAIN_SECONDS, v.seconds(zero=True, most=3_600)),
 }
 
 
@@ -105,80 +47,60 @@ class _Validated:
     """Everything the settings say, checked: built once per settings object."""
 
     def __init__(self) -> None:
-        raw = getattr(settings, "SESSIONHUB", None)
+        self.problems: list[Problem] = []
         self.shutdown: dict[str, float] = {}
-        self.shutdown_problems: list[Problem] = []
         # Setting -> what is wrong with it, until the fallback is logged (once).
         self.unlogged: dict[str, str] = {}
-        for setting, (default, zero) in _SHUTDOWN.items():
-            value = getattr(settings, setting, default)
-            found = v.shutdown_seconds(setting, value, default, zero)
-            self.shutdown_problems += found
-            self.shutdown[setting] = default if found else float(value)
-            for _, message, _ in found:
-                self.unlogged[setting] = message
-        # Problems of the setting as a whole; with an error among them, no
-        # client can be built.
-        self.setting_problems = v.setting(raw, configured=raw is not None)
-        self.names: list[str] = ["default"]
+        for setting, (default, clean) in _SHUTDOWN.items():
+            try:
+                self.shutdown[setting] = clean(getattr(settings, setting, default))
+            except Exception as exc:
+                text = exc.text if isinstance(exc, Invalid) else f" cannot be read ({v.kind(exc)})"
+                self.unlogged[setting] = f"{setting}{text}."
+                hint = f"The default is {default:g}; see the README's Running in production."
+                self.problems.append(("sessionhub.E009", self.unlogged[setting], hint))
+                self.shutdown[setting] = default
+        self.shutdown_problems = list(self.problems)
         # Name -> its config, or the errors that keep it from being built.
         self.configs: dict[str, ClientConfig | list[Problem]] = {}
-        self.client_problems: list[Problem] = []
-        if raw is None:
-            self.configs["default"] = ClientConfig(name="default")
-        elif not _names_unusable(self.setting_problems):
-            assert isinstance(raw, Mapping)
-            self.names = sorted(raw)
-            for name, options in raw.items():
-                found = _client_problems(name, options)
-                self.client_problems += found
-                self.configs[name] = v.errors(found) or _build_config(name, options)
-
-    def problems(self) -> list[Problem]:
-        return self.shutdown_problems + self.setting_problems + self.client_problems
-
-
-def _client_problems(name: str, options: object) -> list[Problem]:
-    where = f"SESSIONHUB[{name!r}]"
-    if not isinstance(options, Mapping):
-        return [
-            (
-                "sessionhub.E001",
-                f"{where} must be a dict of options, not {v.type_name(options)}.",
-                'Use {} for the defaults, or e.g. {"BASE_URL": "https://api.example.com/"}.',
+        self.names_problem: Problem | None = None
+        raw = getattr(settings, "SESSIONHUB", None)
+        try:
+            clients = _clients(raw)
+        except Exception as exc:
+            if not isinstance(exc, Invalid):
+                exc = Invalid("sessionhub.E001", f" cannot be read: it raised {v.kind(exc)}")
+            self.names_problem = exc.problem("SESSIONHUB", "SESSIONHUB")
+            self.problems.append(self.names_problem)
+            return
+        if "default" not in clients:
+            names = ", ".join(v.shown(name) for name in sorted(clients)) or "none"
+            hint = (
+                'sessionhub.get() with no name asks for "default"; add SESSIONHUB["default"] '
+                '(it may be empty: {"default": {}}).'
             )
-        ]
-    found: list[Problem] = []
-    for key, value in options.items():
-        option = OPTIONS.get(key) if isinstance(key, str) else None
-        if option is None:
-            found.append(_unknown_option(where, key))
-        else:
-            found += option.metadata["check"](f"{where}[{key!r}]", value, options)
-    return found + v.combination_problems(where, options)
+            text = f"SESSIONHUB has no 'default' client (it has {names})."
+            self.problems.append(("sessionhub.E006", text, hint))
+        for name, options in clients.items():
+            config, found = _options.read(name, options)
+            self.problems += found
+            self.configs[name] = config or [p for p in found if p[0].startswith("sessionhub.E")]
 
 
-def _unknown_option(where: str, key: object) -> Problem:
-    hint = ""
-    if isinstance(key, str):
-        close = difflib.get_close_matches(key.upper(), OPTIONS, n=1)
-        hint = f"Did you mean {close[0]!r}? " if close else ""
-    return (
-        "sessionhub.E002",
-        f"{where} has an unknown option {v.show_key(key)}.",
-        f"{hint}The options are: {', '.join(OPTIONS)}.",
-    )
-
-
-def _build_config(name: str, options: Mapping[str, Any]) -> ClientConfig:
-    values = {key.lower(): value for key, value in options.items()}
-    if "headers" in values:
-        values["headers"] = dict(values["headers"])
-    if "options" in values:
-        values["options"] = dict(values["options"])
-    if "allowed_origins" in values:
-        values["allowed_origins"] = tuple(values["allowed_origins"])
-    return ClientConfig(name=name, **values)
+def _clients(raw: object) -> dict[str, object]:
+    """``SESSIONHUB`` as a plain dict of names to options."""
+    if raw is None:
+        return {"default": {}}
+    hint = 'For example: SESSIONHUB = {"default": {}, "payments": {"TIMEOUT": 5}}.'
+    if not isinstance(raw, Mapping):
+        text = f" must be a dict of client names to dicts of options, not {v.kind(raw)}"
+        raise Invalid("sessionhub.E001", text, hint)
+    clients = dict(raw.items())
+    for name in clients:
+        if not isinstance(name, str):
+            text = f"'s client names must be str; it has a name of type {v.kind(name)}"
+            raise Invalid("sessionhub.E001", text, hint)
+    return {str.__str__(name): options for name, options in clients.items()}
 
 
 # Reentrant: validating imports each FACTORY, whose module may read settings.
@@ -202,17 +124,6 @@ def forget(*, setting: str, **kwargs: object) -> None:
             _validated = None
 
 
-def _names_unusable(found: list[Problem]) -> list[Problem]:
-    # E006 (no "default") is left to get("default"), which names the clients.
-    return [p for p in found if p[0] == "sessionhub.E001"]
-
-
-def _raise_setting_errors(current: _Validated) -> None:
-    errors = _names_unusable(current.setting_problems)
-    if errors:
-        raise ImproperlyConfigured(v.as_text(errors))
-
-
 def client_names() -> list[str]:
     """The configured client names (``["default"]`` without a ``SESSIONHUB`` setting).
 
@@ -220,8 +131,9 @@ def client_names() -> list[str]:
     (str) to dicts of options.
     """
     current = _current()
-    _raise_setting_errors(current)
-    return list(current.names)
+    if current.names_problem is not None:
+        _raise([current.names_problem])
+    return sorted(current.configs)
 
 
 def client_config(name: str) -> ClientConfig:
@@ -230,17 +142,22 @@ def client_config(name: str) -> ClientConfig:
     The message is that of the system checks, ids included. Raises
     ``KeyError`` for a name the setting does not configure.
     """
-    current = _current()
-    _raise_setting_errors(current)
-    config = current.configs[name]
+    client_names()
+    config = _current().configs[name]
     if isinstance(config, list):
-        raise ImproperlyConfigured(v.as_text(config))
+        _raise(config)
+    assert isinstance(config, ClientConfig)
     return config
+
+
+def _raise(found: list[Problem]) -> None:
+    text = " ".join(f"{message} {hint} ({check_id})" for check_id, message, hint in found)
+    raise ImproperlyConfigured(text)
 
 
 def problems() -> list[Problem]:
     """Everything wrong with the sessionhub settings, for the system checks."""
-    return _current().problems()
+    return list(_current().problems)
 
 
 def shutdown_problems() -> list[Problem]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import http.cookiejar
 import ssl
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from django.core.exceptions import ImproperlyConfigured
 
 from sessionhub import origins
-from sessionhub.conf import ClientConfig
+from sessionhub.conf import OPTIONS, ClientConfig
 
 if TYPE_CHECKING:
     import httpx
@@ -29,9 +31,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
     It sends requests only to the origins ``config`` allows, and its
     ``HEADERS`` never follow a redirect to another origin (``sessionhub.origins``).
     """
-    options = dict(config.options)
-    for key, ours in origins.aiohttp_options(config).items():
-        options[key] = [*ours, *options.get(key, ())]
+    origins.check_options(config)
     connector = aiohttp.TCPConnector(
         limit=config.limit,
         limit_per_host=config.limit_per_host,
@@ -40,22 +40,26 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
         use_dns_cache=config.ttl_dns_cache != 0,
         ssl=_ssl(config),
     )
-    return aiohttp.ClientSession(
-        base_url=config.base_url,
-        headers=config.headers,
-        timeout=aiohttp.ClientTimeout(
+    ours = {
+        "base_url": config.base_url,
+        "headers": config.headers,
+        "timeout": aiohttp.ClientTimeout(
             total=config.timeout,
             sock_connect=config.connect_timeout,
             sock_read=config.read_timeout,
         ),
-        connector=connector,
+        "connector": connector,
+        "connector_owner": True,
         # A session is shared by every request a worker serves: a cookie set
         # by an upstream for one user must never be sent on behalf of another.
-        cookie_jar=aiohttp.CookieJar() if config.cookies == "shared" else aiohttp.DummyCookieJar(),
-        raise_for_status=config.raise_for_status,
-        trust_env=config.trust_env,
-        **options,
-    )
+        "cookie_jar": aiohttp.CookieJar()
+        if config.cookies == "shared"
+        else aiohttp.DummyCookieJar(),
+        "raise_for_status": config.raise_for_status,
+        "trust_env": config.trust_env,
+    }
+    guard = {"middlewares": [], "trace_configs": [], **origins.aiohttp_options(config)}
+    return aiohttp.ClientSession(**_keywords(config, ours, guard))
 
 
 def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
@@ -69,31 +73,59 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
     """
     import httpx
 
-    options = dict(config.options)
+    origins.check_options(config)
     hooks = origins.httpx_event_hooks(config)
     if config.raise_for_status:
         hooks["response"].append(_raise_for_status)
-    for kind, given in options.pop("event_hooks", {}).items():
-        hooks.setdefault(kind, []).extend(given)
-    return httpx.AsyncClient(
-        base_url=config.base_url or "",
-        headers=dict(config.headers),
-        timeout=httpx.Timeout(
+    ours = {
+        "base_url": config.base_url or "",
+        "headers": dict(config.headers),
+        "timeout": httpx.Timeout(
             config.timeout,
             connect=config.connect_timeout or config.timeout,
             read=config.read_timeout or config.timeout,
         ),
-        limits=httpx.Limits(
+        "limits": httpx.Limits(
             max_connections=config.limit or None,
             max_keepalive_connections=config.limit or None,
             keepalive_expiry=config.keepalive_timeout,
         ),
-        verify=_ssl(config),
-        cookies=None if config.cookies == "shared" else _no_cookies(),
-        trust_env=config.trust_env,
-        event_hooks=hooks,
-        **options,
-    )
+        "verify": _ssl(config),
+        "cookies": None if config.cookies == "shared" else _no_cookies(),
+        "trust_env": config.trust_env,
+    }
+    return httpx.AsyncClient(**_keywords(config, ours, {"event_hooks": hooks}))
+
+
+def _keywords(config: ClientConfig, ours: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+    """The client's keywords: ``ours``, then ``OPTIONS``, whose middlewares, trace
+    configs or event hooks go after those in ``first`` (sessionhub's origin guard).
+
+    Raises ``ImproperlyConfigured`` for an ``OPTIONS`` keyword that clashes with ours.
+    """
+    keywords = {**ours, **first}
+    for key, given in config.options.items():
+        where = f"SESSIONHUB[{config.name!r}]['OPTIONS'][{key!r}]"
+        if key in ours:
+            option = key.upper() if key.upper() in OPTIONS else "the options in the README"
+            raise ImproperlyConfigured(
+                f"{where} is set by sessionhub from the client's options: "
+                f"use {option} instead, and remove it from OPTIONS."
+            )
+        ahead = first.get(key)
+        if isinstance(ahead, list) and isinstance(given, list | tuple):
+            keywords[key] = [*ahead, *given]
+        elif isinstance(ahead, dict) and isinstance(given, Mapping):
+            kinds = {*ahead, *given}
+            keywords[key] = {kind: [*ahead.get(kind, ()), *given.get(kind, ())] for kind in kinds}
+        elif ahead is None:
+            keywords[key] = given
+        else:
+            shape = "a list" if isinstance(ahead, list) else "a dict of lists"
+            raise ImproperlyConfigured(
+                f"{where} must be {shape}, not {type(given).__name__}: sessionhub adds its own."
+            )
+    return keywords
 
 
 async def _raise_for_status(response: httpx.Response) -> None:

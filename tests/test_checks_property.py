@@ -1,4 +1,7 @@
-"""Property: whatever the settings hold, the checks answer, and agree with client building."""
+"""Property: whatever the settings hold, the checks answer, and agree with client building.
+
+Whatever includes values whose own methods raise (``tests.hostile``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 
 from sessionhub import conf
 from sessionhub.checks import check_settings
+from tests.hostile import HOSTILE, Token, materialize
 
 SHUTDOWN = [
     "SESSIONHUB_CLOSE_TIMEOUT",
@@ -52,7 +56,7 @@ EDGES = st.sampled_from(
         "https://api.example.com",
         "sessionhub.factories.aiohttp_session",
         "sessionhub.factories.httpx_client",
-        "sessionhub.conf.DEFAULT_FACTORY",
+        "sessionhub.validation.DEFAULT_FACTORY",
         "tests.raising_module.factory",
         "no_such_module.factory",
         "X-Api-Key",
@@ -60,6 +64,8 @@ EDGES = st.sampled_from(
         __file__,
     ]
 )
+# Values whose iteration, comparison, hashing, str() or repr() raise (made fresh).
+HOSTILE_VALUES = st.sampled_from(sorted(HOSTILE)).map(Token)
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -68,6 +74,7 @@ SCALARS = st.one_of(
     st.text(max_size=30),
     st.binary(max_size=10),
     EDGES,
+    HOSTILE_VALUES,
 )
 KEYS = st.one_of(
     st.sampled_from([*conf.OPTIONS, "default", "payments"]),
@@ -75,6 +82,7 @@ KEYS = st.one_of(
     st.integers(),
     st.none(),
     st.tuples(st.integers()),
+    st.just(Token("str")),
 )
 VALUES = st.recursive(
     SCALARS,
@@ -89,6 +97,7 @@ VALUES = st.recursive(
 # Any value where an option's value goes, with a lean towards the edges.
 OPTION_VALUES = st.one_of(
     EDGES,
+    HOSTILE_VALUES,
     VALUES,
     st.lists(EDGES, max_size=3),
     st.dictionaries(st.sampled_from(["X-Api-Key", "Accept"]), SCALARS, max_size=2),
@@ -134,6 +143,7 @@ NEAR_VALID_CLIENT = st.fixed_dictionaries(
 )
 SETTING = st.one_of(
     VALUES,
+    HOSTILE_VALUES,
     st.dictionaries(KEYS, VALUES, max_size=3),
     st.fixed_dictionaries({"default": CLIENT}, optional={"payments": CLIENT}),
     st.fixed_dictionaries({"default": NEAR_VALID_CLIENT}, optional={"payments": CLIENT}),
@@ -155,6 +165,7 @@ SHUTDOWN_VALUES = st.floats(min_value=0, max_value=4_000) | VALUES
 def test_check_answers_for_any_value_and_agrees_with_client_building(
     setting: Any, shutdown: dict[str, Any]
 ) -> None:
+    setting, shutdown = materialize(setting), materialize(shutdown)
     with override_settings(SESSIONHUB=setting, **shutdown):
         messages = check_settings(None)
         assert all(isinstance(message, CheckMessage) for message in messages)
@@ -166,9 +177,11 @@ def test_check_answers_for_any_value_and_agrees_with_client_building(
         timings.append(conf.drain_seconds())
         assert all(math.isfinite(value) and value >= 0 for value in timings)
         assert bool(conf.shutdown_problems()) == ("sessionhub.E009" in serious)
-        if not isinstance(setting, dict):
+        if type(setting) is not dict:
             return
         for name in setting:
+            # A name is a str or E001 (reported), and looked up as its plain value.
+            name = str.__str__(name) if isinstance(name, str) else name
             try:
                 config = conf.client_config(name)
             except ImproperlyConfigured as exc:

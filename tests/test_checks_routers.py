@@ -13,7 +13,7 @@ from sessionhub.checks import check_asgi_application
 
 def run_check() -> str:
     output = io.StringIO()
-    call_command("check", stdout=output, stderr=output)
+    call_command("check", "--deploy", stdout=output, stderr=output)
     return output.getvalue()
 
 

@@ -18,7 +18,8 @@ import pytest
 from django.core.handlers.asgi import ASGIRequest
 from django.test import AsyncClient, Client, override_settings
 
-from config.views import embedded_upstream
+from config.views import MAX_BODY_BYTES, embedded_upstream
+from tests.bodies import BODIES, running_bodies
 from tests.deployfiles import (
     docker_env,
     docker_healthcheck_url,
@@ -253,3 +254,90 @@ def test_a_server_error_is_logged_with_its_traceback_and_not_shown() -> None:
     log = server.log
     assert re.search(r"ERROR\] django\.request: Internal Server Error: /boom/", log)
     assert "Traceback (most recent call last)" in log
+
+
+# Hostile bodies from a real upstream: each answer is valid JSON, and either
+# the upstream's JSON (200) or a 502 with a request id.
+ANSWERED = {
+    "just-parseable-depth",
+    "big-int",
+    "problem-json",
+    "lone-surrogate",
+    "control-characters",
+}
+
+
+# Answered or refused as the Python version parses them: valid JSON either way.
+EITHER = {"deep", "deep-object"}
+
+
+@pytest.fixture(scope="module")
+def bodies() -> Iterator[Upstream]:
+    with running_bodies() as upstream:
+        yield upstream
+
+
+def strict_json(text: str) -> Any:
+    """``text`` as JSON, refusing what RFC 8259 does not allow (NaN, Infinity)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("case", list(BODIES))
+async def test_any_upstream_body_is_answered_with_valid_json(
+    case: str, bodies: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = bodies.url_for(f"/body/{case}")
+    with override_settings(DEMO_UPSTREAM_URL=url), caplog.at_level(logging.ERROR, "config"):
+        response = await AsyncClient().get("/")
+    assert response["Content-Type"] == "application/json"
+    answer = strict_json(response.content.decode("utf-8"))
+    if case in EITHER and response.status_code == 200:
+        assert "upstream" in answer
+        return
+    if case in ANSWERED:
+        assert response.status_code == 200, caplog.text
+        assert "upstream" in answer
+        return
+    assert response.status_code == 502
+    assert set(answer) == {"error", "request_id"}
+    (record,) = [r for r in caplog.records if answer["request_id"] in r.getMessage()]
+    assert "failed" in record.getMessage()
+
+
+async def test_a_huge_body_is_not_read_past_the_bound(
+    bodies: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The gzip bomb unpacks to 64 MiB; the demo stops at the first chunk past 1 MiB.
+    url = bodies.url_for("/body/gzip-bomb")
+    with override_settings(DEMO_UPSTREAM_URL=url), caplog.at_level(logging.ERROR, "config"):
+        response = await AsyncClient().get("/")
+    assert response.status_code == 502
+    assert f"larger than {MAX_BODY_BYTES} bytes" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "ftp://{user}:{password}@127.0.0.1:{port}/x",
+        "http://{user}:{password}@127.0.0.1:{port}/missing",
+        "http://{user}@127.0.0.1:{port}/missing",
+        "http://{user}:{password}@[bad/",
+    ],
+)
+async def test_every_part_of_the_url_s_userinfo_is_kept_from_the_log(
+    template: str, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    # APIs that take their key as the basic-auth user name exist.
+    user = "sk_live_" + TOKEN
+    url = template.format(user=user, password=PASSWORD, port=upstream.port)
+    with override_settings(DEMO_UPSTREAM_URL=url), caplog.at_level(logging.ERROR, "config"):
+        response = await AsyncClient().get("/")
+    assert response.status_code == 502
+    assert "Traceback" in caplog.text
+    for secret in (user, TOKEN, PASSWORD):
+        assert secret not in caplog.text
+        assert secret not in response.content.decode()

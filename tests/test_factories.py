@@ -13,6 +13,7 @@ import aiohttp
 import httpx
 import pytest
 import trustme
+from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, override_settings
 
 import sessionhub
@@ -259,3 +260,60 @@ async def test_trust_env_sends_requests_through_the_environment_s_proxy(
     body = await fetch_json(session, "http://upstream.sessionhub.invalid/echo")
     assert body["path"] == "/echo"
     assert body["headers"]["Host"] == "upstream.sessionhub.invalid"
+
+
+CLASHES = [
+    ("aiohttp", {"timeout": 5}, "['timeout'] is set by sessionhub from the client's options"),
+    ("httpx", {"timeout": 5}, "['timeout'] is set by sessionhub from the client's options"),
+    ("aiohttp", {"headers": {"Authorization": "Bearer s3cr3t"}}, "use HEADERS instead"),
+    ("httpx", {"headers": {"Authorization": "Bearer s3cr3t"}}, "use HEADERS instead"),
+    ("aiohttp", {"connector": None}, "use the options in the README instead"),
+    ("aiohttp", {"connector_owner": False}, "use the options in the README instead"),
+    ("httpx", {"limits": None}, "use the options in the README instead"),
+    ("aiohttp", {"middlewares": None}, "['middlewares'] must be a list, not NoneType"),
+    ("aiohttp", {"trace_configs": "t"}, "['trace_configs'] must be a list, not str"),
+    ("httpx", {"event_hooks": []}, "['event_hooks'] must be a dict of lists, not list"),
+]
+
+
+@pytest.mark.parametrize(("client", "options", "fragment"), CLASHES)
+async def test_an_options_keyword_that_the_factory_sets_itself_is_refused_when_built(
+    client: str, options: dict[str, Any], fragment: str
+) -> None:
+    # The factory refuses the keywords it sets, once, when it builds the client.
+    setting = {"default": {"FACTORY": FACTORIES[client], "OPTIONS": options}}
+    with override_settings(SESSIONHUB=setting), pytest.raises(ImproperlyConfigured) as info:
+        sessionhub.get()
+    message = str(info.value)
+    assert message.startswith("SESSIONHUB['default']['OPTIONS'][")
+    assert fragment in message
+    assert "s3cr3t" not in message
+
+
+async def test_middlewares_trace_configs_and_event_hooks_in_options_are_added(
+    factory: str, upstream: Upstream
+) -> None:
+    seen: list[str] = []
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        seen.append("middleware")
+        return await handler(request)
+
+    async def started(session: object, context: object, params: object) -> None:
+        seen.append("trace")
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append("hook")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(started)
+    if factory == FACTORIES["aiohttp"]:
+        options: dict[str, Any] = {"middlewares": (middleware,), "trace_configs": [trace]}
+    else:
+        options = {"event_hooks": {"request": [hook], "response": []}}
+    with override_settings(SESSIONHUB={"default": {"FACTORY": factory, "OPTIONS": options}}):
+        client = sessionhub.get()
+    assert (await fetch_json(client, upstream.url))["ok"] is True
+    assert seen == (["trace", "middleware"] if factory == FACTORIES["aiohttp"] else ["hook"])

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
+from sessionhub.checks import check_asgi_application
 from tests.readme import python_block
 from tests.servers import BIN, ROOT, assert_clean, running, server_env
 from tests.upstream import Upstream
@@ -68,3 +71,21 @@ def test_the_readme_fastapi_host_that_mounts_django(upstream: Upstream, tmp_path
     assert re.search(r"lifespan finished: closed 2 client\(s\)", log)
     assert "closed client 'quotes'" in log
     assert_clean(log)
+
+
+@pytest.mark.parametrize("with_lifespan", [True, False])
+def test_check_deploy_passes_the_readme_host_and_warns_without_its_lifespan(
+    with_lifespan: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = python_block("FastAPI(lifespan=")
+    if not with_lifespan:
+        text = text.replace("FastAPI(lifespan=lifespan)", "FastAPI()")
+    name = f"readme_host_{with_lifespan}".lower()
+    (tmp_path / f"{name}.py").write_text(text, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with override_settings(ASGI_APPLICATION=f"{name}.app"):
+            found = [message.id for message in check_asgi_application(None)]
+    finally:
+        sys.modules.pop(name, None)
+    assert found == ([] if with_lifespan else ["sessionhub.W007"])

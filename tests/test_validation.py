@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,15 @@ import sessionhub
 from sessionhub import conf
 from sessionhub.checks import check_settings
 from sessionhub.testing import LifespanFailedError, lifespan
+from tests.hostile import (
+    HOSTILE,
+    LyingMapping,
+    RaisingClass,
+    RaisingFloat,
+    RaisingInt,
+    RaisingList,
+    RaisingMapping,
+)
 from tests.servers import gunicorn_command, running, server_env, wait_for_halt
 from tests.upstream import Upstream
 from tests.views import fetch_json
@@ -286,7 +297,7 @@ def test_a_header_value_of_the_wrong_type_is_not_shown() -> None:
         {"default": {"CA_BUNDLE": f"/nonexistent/{SECRET}.pem"}},
         {"default": {"ALLOWED_ORIGINS": [f"https://x.example/?k={SECRET}"]}},
         {"default": {"FACTORY": 5}},
-        {"default": {"OPTIONS": {"headers": {"Authorization": SECRET}}}},
+        {"default": {"OPTIONS": {"header": {"Authorization": SECRET}}}},
     ],
 )
 def test_no_message_shows_a_value_that_may_be_a_secret(setting: Any) -> None:
@@ -342,25 +353,22 @@ def test_good_allowed_origins_pass_and_reach_the_config() -> None:
 
 
 @pytest.mark.parametrize(
-    ("factory", "options", "fragment"),
+    ("factory", "keyword", "fragment"),
     [
-        ("sessionhub.factories.httpx_client", {"limits": None}, "Use LIMIT and KEEPALIVE"),
-        (
-            "sessionhub.factories.httpx_client",
-            {"http3": True},
-            "'http3', which httpx.AsyncClient does not take",
-        ),
-        ("sessionhub.factories.aiohttp_session", {"middlewares": None}, "must be a list"),
-        ("sessionhub.factories.httpx_client", {"event_hooks": []}, "must be a dict"),
+        ("sessionhub.factories.httpx_client", "http3", "which httpx.AsyncClient does not take"),
+        ("sessionhub.factories.aiohttp_session", "proxies", "Did you mean 'proxy'?"),
     ],
 )
 def test_options_are_checked_against_the_factory_s_client(
-    factory: str, options: dict[str, Any], fragment: str
+    factory: str, keyword: str, fragment: str
 ) -> None:
-    with override_settings(SESSIONHUB={"default": {"FACTORY": factory, "OPTIONS": options}}):
+    options = {"FACTORY": factory, "OPTIONS": {keyword: True}}
+    with override_settings(SESSIONHUB={"default": options}):
         (message,) = check_settings(None)
     assert message.id == "sessionhub.E008"
+    assert message.msg.startswith(f"SESSIONHUB['default']['OPTIONS'] has {keyword!r}")
     assert fragment in message.msg + str(message.hint)
+    assert "(sessionhub.E008)" in build_error({"default": options})
 
 
 def test_an_unknown_option_that_is_not_a_str_is_named_by_its_type() -> None:
@@ -420,3 +428,126 @@ def test_a_gunicorn_worker_with_invalid_shutdown_settings_refuses_to_boot() -> N
         wait_for_halt(server)
     assert "SESSIONHUB_DRAIN_SECONDS must be a number of seconds" in server.log
     assert "SESSIONHUB_CLOSE_TIMEOUT must be a number of seconds" in server.log
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_values_whose_methods_raise_are_reported_wherever_they_are(name: str) -> None:
+    value = HOSTILE[name]()
+    places: list[tuple[str, Any]] = [
+        ("setting", value),
+        ("client", {"default": value}),
+        ("name", {"default": {}, value: {}} if name == "str" else {"default": {}}),
+        *[(option, {"default": {option: value}}) for option in conf.OPTIONS],
+        ("header name", {"default": {"HEADERS": {value: "x"} if name == "str" else {}}}),
+        ("header value", {"default": {"HEADERS": {"X-Api-Key": value}}}),
+        ("origin", {"default": {"ALLOWED_ORIGINS": [value]}}),
+    ]
+    for place, setting in places:
+        with override_settings(SESSIONHUB=setting):
+            messages = check_settings(None)
+            assert "sessionhub." in run_check() or not messages, place
+            try:
+                conf.client_config("default")
+            except ImproperlyConfigured as exc:
+                # Refused with an id the check reported.
+                assert {m.id for m in messages} & set(
+                    re.findall(r"\((sessionhub\.E\d+)\)", str(exc))
+                )
+            except KeyError:
+                assert any(m.id == "sessionhub.E006" for m in messages), place
+
+
+READ_FAILURES: dict[str, tuple[Callable[[], Any], str | None]] = {
+    "setting": (lambda: RaisingMapping(), "SESSIONHUB cannot be read: it raised Hostile."),
+    "client": (
+        lambda: {"default": RaisingMapping()},
+        "['default'] cannot be read: reading it raised Hostile.",
+    ),
+    "lying client": (
+        lambda: {"default": LyingMapping()},
+        "['default'] cannot be read: reading it raised Hostile.",
+    ),
+    # A float for all that: its own comparisons are never called.
+    "timeout": (lambda: {"default": {"TIMEOUT": RaisingFloat(2.0)}}, None),
+    "headers": (
+        lambda: {"default": {"HEADERS": RaisingMapping()}},
+        "['HEADERS'] cannot be read: using it raised Hostile.",
+    ),
+    "origins": (
+        lambda: {"default": {"ALLOWED_ORIGINS": RaisingList(["*"])}},
+        "['ALLOWED_ORIGINS'] cannot be read: using it raised Hostile.",
+    ),
+    "class": (
+        lambda: {"default": {"TIMEOUT": RaisingClass()}},
+        "['TIMEOUT'] cannot be read: using it raised",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(READ_FAILURES))
+def test_what_cannot_be_read_is_named_by_its_place_and_the_exception_s_type(case: str) -> None:
+    make, fragment = READ_FAILURES[case]
+    setting = make()
+    with override_settings(SESSIONHUB=setting):
+        messages = check_settings(None)
+    if fragment is None:
+        assert messages == []
+        with override_settings(SESSIONHUB=setting):
+            assert conf.client_config("default").timeout == 2.0
+        return
+    (message,) = messages
+    assert fragment in message.msg
+    assert message.id in {"sessionhub.E001", "sessionhub.E003"}
+
+
+SHUTDOWN_VALUES = {"float": lambda: RaisingFloat(2.0), "int": lambda: RaisingInt(2)}
+
+
+@pytest.mark.parametrize("name", ["float", "int", "class"])
+def test_a_shutdown_setting_whose_methods_raise_is_reported_or_used_as_a_number(
+    name: str,
+) -> None:
+    value = SHUTDOWN_VALUES.get(name, RaisingClass)()
+    with override_settings(SESSIONHUB_CLOSE_TIMEOUT=value):
+        found = conf.shutdown_problems()
+        timeout = conf.close_timeout()
+    if isinstance(value, RaisingClass):
+        assert [p[0] for p in found] == ["sessionhub.E009"]
+        assert "SESSIONHUB_CLOSE_TIMEOUT cannot be read (Hostile)." in found[0][1]
+        assert timeout == conf.CLOSE_TIMEOUT
+    else:
+        assert (found, timeout) == ([], 2.0)
+        assert type(timeout) is float
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        # aiohttp refuses these hosts on the first request; the check says so first.
+        ("http://127.1/", "not a canonical IPv4 address"),
+        ("http://0x7f.0.0.1:8000/", "not a canonical IPv4 address"),
+        ("http://2130706433/", "not a canonical IPv4 address"),
+        ("http://1.2.3.4.5/", "not a valid IPv4 address"),
+        ("http://256.1.1.1/", "not a valid IPv4 address"),
+        ("http://.example.com/", "host name that is not valid"),
+        ("http://api..example.com/", "host name that is not valid"),
+    ],
+)
+def test_base_url_hosts_are_read_as_the_client_reads_them(url: str, fragment: str) -> None:
+    with override_settings(SESSIONHUB={"default": {"BASE_URL": url}}):
+        (message,) = check_settings(None)
+    assert message.id == "sessionhub.E005"
+    assert fragment in message.msg
+
+
+async def test_every_base_url_the_check_lets_through_reaches_its_host(
+    upstream: Upstream,
+) -> None:
+    for host in ("127.0.0.1", "localhost", "LOCALHOST"):
+        url = upstream.url_for("/echo/", host=host)
+        for factory in ("aiohttp_session", "httpx_client"):
+            options = {"BASE_URL": url, "FACTORY": f"sessionhub.factories.{factory}"}
+            with override_settings(SESSIONHUB={"default": {}, factory: options}):
+                assert check_settings(None) == []
+                body = await fetch_json(sessionhub.get(factory), "x")
+            assert body["path"] == "/echo/x"
