@@ -1,19 +1,15 @@
 """URLs and origins, read as aiohttp and httpx will read them.
 
 An origin is ``(scheme, host, port)``: the host in lower case, the port always
-given. ``base_url`` and ``allowed_origins`` are the rules for those options;
-``show`` writes an origin as ``allowed_origins`` accepts it.
+given. ``show`` writes an origin as ``ALLOWED_ORIGINS`` accepts it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any
 
 import yarl
-
-from sessionhub.validation import Invalid, plain_str, wrong_type
 
 Origin = tuple[str, str, int]
 
@@ -77,40 +73,6 @@ def _host_problem(host: str) -> str | None:
     except UnicodeError:
         return "has a host name that is not valid (an empty or too long label)"
     return None
-
-
-def base_url(value: Any) -> str | None:
-    """None, or an absolute http(s) URL with a host, ending in ``/``."""
-    if value is None:
-        return None
-    url = plain_str(value, "a str or None")
-    why = url_problem(url, origin_only=False)
-    if why is not None:
-        hint = (
-            'Give an absolute http:// or https:// URL ending in "/", e.g. '
-            '"https://api.example.com/v1/"; send credentials in HEADERS.'
-        )
-        raise Invalid("sessionhub.E005", f" {why}", hint)
-    return url
-
-
-def allowed_origins(value: Any) -> tuple[str, ...]:
-    """A list of origins (``scheme://host[:port]``), or ``["*"]`` for any."""
-    if not isinstance(value, list | tuple):
-        raise wrong_type('a list of origins such as "https://api.example.com"', value)
-    found = []
-    for index, entry in enumerate(value):
-        if not isinstance(entry, str):
-            raise wrong_type("a str", entry, f"[{index}]")
-        entry = str.__str__(entry)
-        if entry != "*" and (why := url_problem(entry, origin_only=True)) is not None:
-            hint = (
-                'Give origins as "https://api.example.com" or "http://10.0.0.5:8080", '
-                'or "*" for any origin.'
-            )
-            raise Invalid("sessionhub.E011", f"[{index}] {why}", hint)
-        found.append(entry)
-    return tuple(found)
 
 
 def of(url: yarl.URL) -> Origin:

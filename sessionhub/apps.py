@@ -11,10 +11,11 @@ class SessionhubConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from sessionhub import conf
+        from sessionhub import conf, options
         from sessionhub.checks import check_asgi_application, check_settings
 
         setting_changed.connect(conf.forget, dispatch_uid="sessionhub.conf.forget")
+        setting_changed.connect(options.forget, dispatch_uid="sessionhub.options.forget")
         checks.register(check_settings, "sessionhub")
         # It imports the project's ASGI module: only for check --deploy.
         checks.register(check_asgi_application, "sessionhub", deploy=True)

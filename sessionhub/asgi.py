@@ -25,7 +25,7 @@ from typing import Any
 import django
 from django.core.handlers.asgi import ASGIHandler
 
-from sessionhub import conf, dispatch, lifecycle, registry
+from sessionhub import conf, dispatch, lifecycle, options, registry
 from sessionhub.errors import LifespanFailedError, describe_exception
 from sessionhub.lifespans import Registered
 from sessionhub.signals import lifespan_finished, lifespan_started
@@ -134,7 +134,7 @@ async def _startup(
 ) -> list[str]:
     deadline, bound = _bound("SESSIONHUB_STARTUP_TIMEOUT", conf.startup_timeout())
     try:  # first, so that receivers and registered lifespans find them
-        for name in conf.client_names():
+        for name in options.client_names():
             registry.get(name)
     except Exception as exc:
         return [f"building the configured clients raised {describe_exception(exc)}"]

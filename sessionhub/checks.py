@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.handlers.asgi import ASGIHandler
 
-from sessionhub import conf, hosting
+from sessionhub import conf, hosting, options
 
 __all__ = ["check_asgi_application", "check_settings"]
 
@@ -27,7 +27,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     may be a secret.
     """
     messages: list[CheckMessage] = []
-    for check_id, message, hint in conf.problems():
+    for check_id, message, hint in conf.shutdown_problems() + options.problems():
         kind = Error if check_id.startswith("sessionhub.E") else Warning
         messages.append(kind(message, hint=hint or None, id=check_id))
     return messages

@@ -1,8 +1,7 @@
-"""sessionhub's settings: ``SESSIONHUB`` (the named clients) and the shutdown settings.
+"""sessionhub's settings besides ``SESSIONHUB`` (``sessionhub.options``): the shutdown bounds.
 
-The settings are validated once per settings object, on first use, and again
-after Django's ``setting_changed`` signal names one of them. ``ClientConfig``
-and ``OPTIONS`` come from ``sessionhub.options``.
+They are checked once per settings object, on first use, and again after
+Django's ``setting_changed`` signal names one of them.
 """
 
 from __future__ import annotations
@@ -12,12 +11,8 @@ import threading
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
-from sessionhub import options as _options
 from sessionhub import validation as v
-from sessionhub.options import OPTIONS as OPTIONS
-from sessionhub.options import ClientConfig as ClientConfig
 from sessionhub.validation import Invalid, Problem
 
 logger = logging.getLogger("sessionhub")
@@ -43,121 +38,44 @@ _SHUTDOWN: dict[str, tuple[float, v.Clean]] = {
 }
 
 
-class _Validated:
-    """Everything the settings say, checked: built once per settings object."""
+class _Shutdown:
+    """The shutdown settings, checked: built once per settings object."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
-        self.shutdown: dict[str, float] = {}
+        self.values: dict[str, float] = {}
         # Setting -> what is wrong with it, until the fallback is logged (once).
         self.unlogged: dict[str, str] = {}
         for setting, (default, clean) in _SHUTDOWN.items():
             try:
-                self.shutdown[setting] = clean(getattr(settings, setting, default))
+                self.values[setting] = clean(getattr(settings, setting, default))
             except Exception as exc:
                 text = exc.text if isinstance(exc, Invalid) else f" cannot be read ({v.kind(exc)})"
                 self.unlogged[setting] = f"{setting}{text}."
                 hint = f"The default is {default:g}; see the README's Running in production."
                 self.problems.append(("sessionhub.E009", self.unlogged[setting], hint))
-                self.shutdown[setting] = default
-        self.shutdown_problems = list(self.problems)
-        # Name -> its config, or the errors that keep it from being built.
-        self.configs: dict[str, ClientConfig | list[Problem]] = {}
-        self.names_problem: Problem | None = None
-        raw = getattr(settings, "SESSIONHUB", None)
-        try:
-            clients = _clients(raw)
-        except Exception as exc:
-            if not isinstance(exc, Invalid):
-                exc = Invalid("sessionhub.E001", f" cannot be read: it raised {v.kind(exc)}")
-            self.names_problem = exc.problem("SESSIONHUB", "SESSIONHUB")
-            self.problems.append(self.names_problem)
-            return
-        if "default" not in clients:
-            names = ", ".join(v.shown(name) for name in sorted(clients)) or "none"
-            hint = (
-                'sessionhub.get() with no name asks for "default"; add SESSIONHUB["default"] '
-                '(it may be empty: {"default": {}}).'
-            )
-            text = f"SESSIONHUB has no 'default' client (it has {names})."
-            self.problems.append(("sessionhub.E006", text, hint))
-        for name, options in clients.items():
-            config, found = _options.read(name, options)
-            self.problems += found
-            self.configs[name] = config or [p for p in found if p[0].startswith("sessionhub.E")]
+                self.values[setting] = default
 
 
-def _clients(raw: object) -> dict[str, object]:
-    """``SESSIONHUB`` as a plain dict of names to options."""
-    if raw is None:
-        return {"default": {}}
-    hint = 'For example: SESSIONHUB = {"default": {}, "payments": {"TIMEOUT": 5}}.'
-    if not isinstance(raw, Mapping):
-        text = f" must be a dict of client names to dicts of options, not {v.kind(raw)}"
-        raise Invalid("sessionhub.E001", text, hint)
-    clients = dict(raw.items())
-    for name in clients:
-        if not isinstance(name, str):
-            text = f"'s client names must be str; it has a name of type {v.kind(name)}"
-            raise Invalid("sessionhub.E001", text, hint)
-    return {str.__str__(name): options for name, options in clients.items()}
-
-
-# Reentrant: validating imports each FACTORY, whose module may read settings.
+# Reentrant, like the clients' own: reading a setting may run code that reads more.
 _lock = threading.RLock()
-_validated: _Validated | None = None
+_validated: _Shutdown | None = None
 
 
-def _current() -> _Validated:
+def _current() -> _Shutdown:
     global _validated
     with _lock:
         if _validated is None:
-            _validated = _Validated()
+            _validated = _Shutdown()
         return _validated
 
 
 def forget(*, setting: str, **kwargs: object) -> None:
-    """``setting_changed`` receiver: validate the settings again when one of ours changed."""
+    """``setting_changed`` receiver: check the shutdown settings again when one changed."""
     global _validated
-    if setting.startswith("SESSIONHUB"):
+    if setting in _SHUTDOWN:
         with _lock:
             _validated = None
-
-
-def client_names() -> list[str]:
-    """The configured client names (``["default"]`` without a ``SESSIONHUB`` setting).
-
-    Raises ``ImproperlyConfigured`` if ``SESSIONHUB`` is not a dict of names
-    (str) to dicts of options.
-    """
-    current = _current()
-    if current.names_problem is not None:
-        _raise([current.names_problem])
-    return sorted(current.configs)
-
-
-def client_config(name: str) -> ClientConfig:
-    """The options of client ``name``; raise ``ImproperlyConfigured`` if they are wrong.
-
-    The message is that of the system checks, ids included. Raises
-    ``KeyError`` for a name the setting does not configure.
-    """
-    client_names()
-    config = _current().configs[name]
-    if isinstance(config, list):
-        _raise(config)
-    assert isinstance(config, ClientConfig)
-    return config
-
-
-def _raise(found: list[Problem]) -> None:
-    text = " ".join(f"{message} {hint} ({check_id})" for check_id, message, hint in found)
-    raise ImproperlyConfigured(text)
-
-
-def problems() -> list[Problem]:
-    """Everything wrong with the sessionhub settings, for the system checks."""
-    return list(_current().problems)
 
 
 def shutdown_problems() -> list[Problem]:
@@ -166,7 +84,7 @@ def shutdown_problems() -> list[Problem]:
 
     A server's worker calls it at boot, and refuses to boot if it is not empty.
     """
-    return list(_current().shutdown_problems)
+    return list(_current().problems)
 
 
 # Caps on the shutdown settings in this process, set by sessionhub's gunicorn
@@ -182,7 +100,7 @@ def limit(seconds: Mapping[str, float]) -> None:
 
 def _shutdown_value(setting: str) -> float:
     current = _current()
-    value = current.shutdown[setting]
+    value = current.values[setting]
     message = current.unlogged.pop(setting, None)
     if message is not None:
         logger.warning("%s Using the default, %s s (sessionhub.E009).", message, value)

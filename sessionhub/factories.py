@@ -17,7 +17,7 @@ import aiohttp
 from django.core.exceptions import ImproperlyConfigured
 
 from sessionhub import origins
-from sessionhub.conf import OPTIONS, ClientConfig
+from sessionhub.options import OPTIONS, ClientConfig
 
 if TYPE_CHECKING:
     import httpx

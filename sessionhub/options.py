@@ -1,27 +1,26 @@
-"""The options of one named client: ``ClientConfig``, and reading them from the settings.
+"""``SESSIONHUB``: the named clients, each a ``ClientConfig`` read from its options.
 
 Each option is a field of ``ClientConfig`` whose metadata holds the rule for
 its value (``sessionhub.validation``), so the table of options, the system
 checks and the errors raised when a client is built all come from one place.
+The setting is checked once per settings object, on first use, and again
+after Django's ``setting_changed`` names it.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
-import inspect
+import threading
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Literal
 
-from django.utils.module_loading import import_string
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from sessionhub import addresses
 from sessionhub import validation as v
 from sessionhub.validation import Invalid, Problem
-
-# The client each factory of ours builds: OPTIONS are its keyword arguments.
-CLIENTS = {v.DEFAULT_FACTORY: "aiohttp.ClientSession", v.HTTPX_FACTORY: "httpx.AsyncClient"}
 
 
 def _option(default: Any, clean: v.Clean) -> Any:
@@ -29,6 +28,40 @@ def _option(default: Any, clean: v.Clean) -> Any:
     if isinstance(default, dict):
         return field(default_factory=dict, metadata={"clean": clean})
     return field(default=default, metadata={"clean": clean})
+
+
+def _base_url(value: Any) -> str | None:
+    """None, or an absolute http(s) URL with a host, ending in ``/``."""
+    if value is None:
+        return None
+    url = v.plain_str(value, "a str or None")
+    why = addresses.url_problem(url, origin_only=False)
+    if why is not None:
+        hint = (
+            'Give an absolute http:// or https:// URL ending in "/", e.g. '
+            '"https://api.example.com/v1/"; send credentials in HEADERS.'
+        )
+        raise Invalid("sessionhub.E005", f" {why}", hint)
+    return url
+
+
+def _allowed_origins(value: Any) -> tuple[str, ...]:
+    """A list of origins (``scheme://host[:port]``), or ``["*"]`` for any."""
+    if not isinstance(value, list | tuple):
+        raise v.wrong_type('a list of origins such as "https://api.example.com"', value)
+    found = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, str):
+            raise v.wrong_type("a str", entry, f"[{index}]")
+        entry = str.__str__(entry)
+        if entry != "*" and (why := addresses.url_problem(entry, origin_only=True)) is not None:
+            hint = (
+                'Give origins as "https://api.example.com" or "http://10.0.0.5:8080", '
+                'or "*" for any origin.'
+            )
+            raise Invalid("sessionhub.E011", f"[{index}] {why}", hint)
+        found.append(entry)
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +73,7 @@ class ClientConfig:
     """
 
     name: str
-    base_url: str | None = _option(None, addresses.base_url)
+    base_url: str | None = _option(None, _base_url)
     headers: Mapping[str, str] = _option({}, v.headers)
     timeout: float | None = _option(10.0, v.seconds(none=True))
     connect_timeout: float | None = _option(3.0, v.seconds(none=True))
@@ -57,7 +90,7 @@ class ClientConfig:
     options: Mapping[str, Any] = _option({}, v.keywords)
     factory: str = _option(v.DEFAULT_FACTORY, v.factory)
     # Last, so that the fields before it keep their positions.
-    allowed_origins: tuple[str, ...] = _option((), addresses.allowed_origins)
+    allowed_origins: tuple[str, ...] = _option((), _allowed_origins)
 
 
 # Option name (upper case, as in the setting) -> its ClientConfig field.
@@ -95,7 +128,7 @@ def read(name: str, options: object) -> tuple[ClientConfig | None, list[Problem]
             found.append(invalid.problem(f"{where}[{v.shown(key)}]", option.name.upper()))
     if not any(p[0].startswith("sessionhub.E") for p in found):
         config = ClientConfig(name=name, **values)
-        found += _together(where, config)
+        found += v.together(where, config)
     if any(p[0].startswith("sessionhub.E") for p in found):
         return None, found
     return config, found
@@ -112,38 +145,104 @@ def _unknown_option(where: str, key: object) -> Problem:
     )
 
 
-@functools.cache
-def _client_keywords(factory_path: str) -> frozenset[str] | None:
-    """The keywords of the client a factory of ours builds (None for other factories)."""
-    client = CLIENTS.get(factory_path)
-    if client is None:
-        return None
-    return frozenset(inspect.signature(import_string(client)).parameters)
+class _Clients:
+    """``SESSIONHUB``, checked: built once per settings object."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        # Name -> its config, or the errors that keep it from being built.
+        self.configs: dict[str, ClientConfig | list[Problem]] = {}
+        self.names_problem: Problem | None = None
+        try:
+            clients = _clients(getattr(settings, "SESSIONHUB", None))
+        except Exception as exc:
+            if not isinstance(exc, Invalid):
+                exc = Invalid("sessionhub.E001", f" cannot be read: it raised {v.kind(exc)}")
+            self.names_problem = exc.problem("SESSIONHUB", "SESSIONHUB")
+            self.problems.append(self.names_problem)
+            return
+        if "default" not in clients:
+            names = ", ".join(v.shown(name) for name in sorted(clients)) or "none"
+            hint = (
+                'sessionhub.get() with no name asks for "default"; add SESSIONHUB["default"] '
+                '(it may be empty: {"default": {}}).'
+            )
+            text = f"SESSIONHUB has no 'default' client (it has {names})."
+            self.problems.append(("sessionhub.E006", text, hint))
+        for name, options in clients.items():
+            config, found = read(name, options)
+            self.problems += found
+            self.configs[name] = config or [p for p in found if p[0].startswith("sessionhub.E")]
 
 
-def _together(where: str, config: ClientConfig) -> list[Problem]:
-    """Problems of a client's valid options together: OPTIONS that its client does not
-    take (``sessionhub.E008``), and options that do not go together (warnings)."""
-    found: list[Problem] = []
-    takes = _client_keywords(config.factory) or frozenset(config.options)
-    for key in config.options:
-        if key not in takes:
-            close = difflib.get_close_matches(key, sorted(takes), n=1)
-            client = CLIENTS[config.factory]
-            text = f"{where}['OPTIONS'] has {v.shown(key)}, which {client} does not take."
-            hint = f"Did you mean {close[0]!r}? " if close else ""
-            found.append(("sessionhub.E008", text, f"{hint}See {client}'s keyword arguments."))
-    if config.headers and config.base_url is None and not config.allowed_origins:
-        text = "sends its HEADERS to any origin the code calls: it has neither BASE_URL nor"
-        hint = "Set BASE_URL, or ALLOWED_ORIGINS to the origins these headers are for"
-        anywhere = '(["*"] if they may go anywhere).'
-        found.append(("sessionhub.W006", f"{where} {text} ALLOWED_ORIGINS.", f"{hint} {anywhere}"))
-    if not config.verify:
-        text = f"{where} turns TLS certificate verification off (VERIFY=False)."
-        hint = "Anyone on the network path can then read and change this client's traffic."
-        ca = "To trust a private CA, set CA_BUNDLE instead."
-        found.append(("sessionhub.W002", text, f"{hint} {ca}"))
-    if not config.verify and config.ca_bundle is not None:
-        text = f"{where} sets CA_BUNDLE, which VERIFY=False makes unused."
-        found.append(("sessionhub.W003", text, "Remove one of the two."))
-    return found
+def _clients(raw: object) -> dict[str, object]:
+    """``SESSIONHUB`` as a plain dict of names to options."""
+    if raw is None:
+        return {"default": {}}
+    hint = 'For example: SESSIONHUB = {"default": {}, "payments": {"TIMEOUT": 5}}.'
+    if not isinstance(raw, Mapping):
+        text = f" must be a dict of client names to dicts of options, not {v.kind(raw)}"
+        raise Invalid("sessionhub.E001", text, hint)
+    clients = dict(raw.items())
+    for name in clients:
+        if not isinstance(name, str):
+            text = f"'s client names must be str; it has a name of type {v.kind(name)}"
+            raise Invalid("sessionhub.E001", text, hint)
+    return {str.__str__(name): options for name, options in clients.items()}
+
+
+# Reentrant: validating imports each FACTORY, whose module may read settings.
+_lock = threading.RLock()
+_validated: _Clients | None = None
+
+
+def _current() -> _Clients:
+    global _validated
+    with _lock:
+        if _validated is None:
+            _validated = _Clients()
+        return _validated
+
+
+def forget(*, setting: str, **kwargs: object) -> None:
+    """``setting_changed`` receiver: check ``SESSIONHUB`` again when it changed."""
+    global _validated
+    if setting == "SESSIONHUB":
+        with _lock:
+            _validated = None
+
+
+def client_names() -> list[str]:
+    """The configured client names (``["default"]`` without a ``SESSIONHUB`` setting).
+
+    Raises ``ImproperlyConfigured`` if ``SESSIONHUB`` is not a dict of names
+    (str) to dicts of options.
+    """
+    current = _current()
+    if current.names_problem is not None:
+        _raise([current.names_problem])
+    return sorted(current.configs)
+
+
+def client_config(name: str) -> ClientConfig:
+    """The options of client ``name``; raise ``ImproperlyConfigured`` if they are wrong.
+
+    The message is that of the system checks, ids included. Raises
+    ``KeyError`` for a name the setting does not configure.
+    """
+    client_names()
+    config = _current().configs[name]
+    if isinstance(config, list):
+        _raise(config)
+    assert isinstance(config, ClientConfig)
+    return config
+
+
+def _raise(found: list[Problem]) -> None:
+    text = " ".join(f"{message} {hint} ({check_id})" for check_id, message, hint in found)
+    raise ImproperlyConfigured(text)
+
+
+def problems() -> list[Problem]:
+    """Everything wrong with ``SESSIONHUB``, for the system checks."""
+    return list(_current().problems)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from sessionhub.conf import ClientConfig
+    from sessionhub.options import ClientConfig
 
 __all__ = [
     "SAFE_ON_OTHER_ORIGINS",

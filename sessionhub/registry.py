@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessionhub import building, closing, compat, conf
+from sessionhub import building, closing, compat, conf, options
 from sessionhub.errors import (
     LifespanFinishedError,
     NoRunningLoopError,
@@ -39,7 +39,7 @@ __all__ = ["get"]
 
 logger = logging.getLogger("sessionhub")
 
-Factory = Callable[[conf.ClientConfig], Any]
+Factory = Callable[[options.ClientConfig], Any]
 Key = tuple[str, int]  # (name, override token); token 0 is the configured client
 
 
@@ -147,15 +147,15 @@ def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
     return client
 
 
-def _config(name: str, overridden: bool) -> conf.ClientConfig:
+def _config(name: str, overridden: bool) -> options.ClientConfig:
     try:
-        return conf.client_config(name)
+        return options.client_config(name)
     except KeyError:
         if overridden:  # an override needs no configured client
-            return conf.ClientConfig(name=name)
+            return options.ClientConfig(name=name)
         raise UnknownClientError(
             f"sessionhub.get({name!r}): there is no client named {name!r}; the configured "
-            f"clients are {', '.join(map(repr, conf.client_names())) or 'none'}. Add it to "
+            f"clients are {', '.join(map(repr, options.client_names())) or 'none'}. Add it to "
             "the SESSIONHUB setting, or fix the name."
         ) from None
 

@@ -16,7 +16,7 @@ from typing import Any
 import django.test
 from django.test.utils import TestContextDecorator
 
-from sessionhub import asgi, conf, overrides, registry
+from sessionhub import asgi, conf, options, overrides, registry
 from sessionhub.errors import LifespanFailedError
 from sessionhub.middleware import WSGI_STATE_KEY
 
@@ -33,7 +33,7 @@ class override_client(TestContextDecorator):  # noqa: N801 - named like override
     override built are closed, each on its own loop.
     """
 
-    def __init__(self, name: str, factory: Callable[[conf.ClientConfig], Any]) -> None:
+    def __init__(self, name: str, factory: Callable[[options.ClientConfig], Any]) -> None:
         super().__init__()
         self.name = name
         self.factory = factory

@@ -9,6 +9,9 @@ value, a URL's password or query string).
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import os
 import re
 import ssl
@@ -23,6 +26,10 @@ Clean = Callable[[Any], Any]
 
 DEFAULT_FACTORY = "sessionhub.factories.aiohttp_session"
 HTTPX_FACTORY = "sessionhub.factories.httpx_client"
+# The client each factory of ours builds: OPTIONS are its keyword arguments.
+CLIENTS = {DEFAULT_FACTORY: "aiohttp.ClientSession", HTTPX_FACTORY: "httpx.AsyncClient"}
+
+
 # Upper bounds far beyond any sensible value, low enough that every timer and
 # sum of them stays finite.
 MAX_SECONDS = 86_400  # a day
@@ -181,7 +188,7 @@ def keywords(value: Any) -> dict[str, Any]:
 def factory(value: Any) -> str:
     """The dotted path of a callable that imports, with what it needs installed."""
     path = plain_str(value, "a dotted path (str) to a callable")
-    hint = "Give the dotted path of a callable that takes a sessionhub.conf.ClientConfig"
+    hint = "Give the dotted path of a callable that takes a sessionhub.options.ClientConfig"
     try:
         found = import_string(path)
         if path == HTTPX_FACTORY:
@@ -200,3 +207,41 @@ def factory(value: Any) -> str:
     if not callable(found):
         raise Invalid("sessionhub.E004", f" {shown(path)} is not callable", f"{hint}.")
     return path
+
+
+@functools.cache
+def _client_keywords(factory_path: str) -> frozenset[str] | None:
+    """The keywords of the client a factory of ours builds (None for other factories)."""
+    client = CLIENTS.get(factory_path)
+    if client is None:
+        return None
+    return frozenset(inspect.signature(import_string(client)).parameters)
+
+
+def together(where: str, config: Any) -> list[Problem]:
+    """Problems of a client's valid options (a ``ClientConfig``) together: OPTIONS that
+    its client does not take (``sessionhub.E008``), and options that do not go
+    together (warnings)."""
+    found: list[Problem] = []
+    takes = _client_keywords(config.factory) or frozenset(config.options)
+    for key in config.options:
+        if key not in takes:
+            close = difflib.get_close_matches(key, sorted(takes), n=1)
+            client = CLIENTS[config.factory]
+            text = f"{where}['OPTIONS'] has {shown(key)}, which {client} does not take."
+            hint = f"Did you mean {close[0]!r}? " if close else ""
+            found.append(("sessionhub.E008", text, f"{hint}See {client}'s keyword arguments."))
+    if config.headers and config.base_url is None and not config.allowed_origins:
+        text = "sends its HEADERS to any origin the code calls: it has neither BASE_URL nor"
+        hint = "Set BASE_URL, or ALLOWED_ORIGINS to the origins these headers are for"
+        anywhere = '(["*"] if they may go anywhere).'
+        found.append(("sessionhub.W006", f"{where} {text} ALLOWED_ORIGINS.", f"{hint} {anywhere}"))
+    if not config.verify:
+        text = f"{where} turns TLS certificate verification off (VERIFY=False)."
+        hint = "Anyone on the network path can then read and change this client's traffic."
+        ca = "To trust a private CA, set CA_BUNDLE instead."
+        found.append(("sessionhub.W002", text, f"{hint} {ca}"))
+    if not config.verify and config.ca_bundle is not None:
+        text = f"{where} sets CA_BUNDLE, which VERIFY=False makes unused."
+        found.append(("sessionhub.W003", text, "Remove one of the two."))
+    return found

@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from sessionhub import conf
+from sessionhub import conf, options
 from sessionhub.checks import check_settings
 from tests.hostile import HOSTILE, Token, materialize
 
@@ -77,7 +77,7 @@ SCALARS = st.one_of(
     HOSTILE_VALUES,
 )
 KEYS = st.one_of(
-    st.sampled_from([*conf.OPTIONS, "default", "payments"]),
+    st.sampled_from([*options.OPTIONS, "default", "payments"]),
     st.text(max_size=10),
     st.integers(),
     st.none(),
@@ -103,7 +103,7 @@ OPTION_VALUES = st.one_of(
     st.dictionaries(st.sampled_from(["X-Api-Key", "Accept"]), SCALARS, max_size=2),
 )
 CLIENT = st.dictionaries(
-    st.sampled_from(list(conf.OPTIONS)) | st.text(max_size=8), OPTION_VALUES, max_size=5
+    st.sampled_from(list(options.OPTIONS)) | st.text(max_size=8), OPTION_VALUES, max_size=5
 )
 SECONDS = st.floats(min_value=0.001, max_value=86_400)
 # Options that are each valid (or close to it), to reach the checks that
@@ -183,7 +183,7 @@ def test_check_answers_for_any_value_and_agrees_with_client_building(
             # A name is a str or E001 (reported), and looked up as its plain value.
             name = str.__str__(name) if isinstance(name, str) else name
             try:
-                config = conf.client_config(name)
+                config = options.client_config(name)
             except ImproperlyConfigured as exc:
                 # Refused with ids that the check reported too.
                 raised = set(re.findall(r"\((sessionhub\.E\d{3})\)", str(exc)))
@@ -197,7 +197,7 @@ def test_check_answers_for_any_value_and_agrees_with_client_building(
             _build_and_close(config)
 
 
-def _build_and_close(config: conf.ClientConfig) -> None:
+def _build_and_close(config: options.ClientConfig) -> None:
     if config.options:
         return  # keyword values are the client's to judge
     factory = import_string(config.factory)

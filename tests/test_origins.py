@@ -23,7 +23,7 @@ from django.test import override_settings
 import sessionhub
 from sessionhub import origins
 from sessionhub.checks import check_settings
-from sessionhub.conf import ClientConfig
+from sessionhub.options import ClientConfig
 from tests.threads import loop_thread
 from tests.upstream import Upstream, running_upstream
 from tests.views import fetch_json

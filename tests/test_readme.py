@@ -30,7 +30,7 @@ import sessionhub
 from sessionhub import hosting
 from sessionhub.asgi import LifespanASGIHandler, get_asgi_application
 from sessionhub.checks import check_asgi_application
-from sessionhub.lifespan import unregister_lifespan
+from sessionhub.lifespans import unregister_lifespan
 from sessionhub.middleware import WSGI_STATE_KEY, LifespanStateMiddleware
 from sessionhub.signals import lifespan_finished, lifespan_started
 from sessionhub.testing import lifespan

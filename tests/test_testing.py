@@ -10,7 +10,7 @@ import pytest
 from django.test import AsyncClient, SimpleTestCase, override_settings
 
 import sessionhub
-from sessionhub import conf
+from sessionhub import options
 from sessionhub.signals import lifespan_finished, lifespan_started
 from sessionhub.testing import LifespanFailedError, lifespan, open_clients, override_client
 from tests.helpers import connected
@@ -23,7 +23,7 @@ PAYMENTS = {"default": {}, "payments": {"BASE_URL": "https://payments.invalid/"}
 def pointed_at(upstream: Upstream) -> Any:
     """A factory for a session whose base URL is the local test upstream."""
 
-    def factory(config: conf.ClientConfig) -> aiohttp.ClientSession:
+    def factory(config: options.ClientConfig) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(base_url=upstream.url_for("/echo/"))
 
     return factory
@@ -178,7 +178,7 @@ class OverrideInTestCaseTests(SimpleTestCase):
 class FakeSearch:
     """A stand-in client: sessionhub closes whatever it builds, so it has aclose()."""
 
-    def __init__(self, config: conf.ClientConfig) -> None:
+    def __init__(self, config: options.ClientConfig) -> None:
         self.queries: list[str] = []
         self.closed = False
 

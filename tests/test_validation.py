@@ -24,7 +24,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 import sessionhub
-from sessionhub import conf
+from sessionhub import conf, options
 from sessionhub.checks import check_settings
 from sessionhub.testing import LifespanFailedError, lifespan
 from tests.hostile import (
@@ -60,7 +60,7 @@ def ids(messages: list[CheckMessage]) -> list[str | None]:
 def build_error(setting: Any) -> str:
     """The message ``get()`` raises for ``setting`` (which must be wrong)."""
     with override_settings(SESSIONHUB=setting), pytest.raises(ImproperlyConfigured) as info:
-        conf.client_config("default")
+        options.client_config("default")
     return str(info.value)
 
 
@@ -185,7 +185,7 @@ def test_a_factory_whose_module_fails_on_import_is_reported_not_raised() -> None
         (message,) = check_settings(None)
         output = run_check()
         with pytest.raises(ImproperlyConfigured, match=r"RuntimeError.*\(sessionhub\.E004\)"):
-            conf.client_config("api")
+            options.client_config("api")
     assert message.id == "sessionhub.E004"
     assert "cannot be imported (RuntimeError: this module fails on import)" in message.msg
     assert "(sessionhub.E004)" in output
@@ -349,7 +349,7 @@ def test_good_allowed_origins_pass_and_reach_the_config() -> None:
     origins = ["*", "https://a.example", "http://10.0.0.5:8080", "http://[::1]:9000/"]
     with override_settings(SESSIONHUB={"default": {"ALLOWED_ORIGINS": origins}}):
         assert check_settings(None) == []
-        assert conf.client_config("default").allowed_origins == tuple(origins)
+        assert options.client_config("default").allowed_origins == tuple(origins)
 
 
 @pytest.mark.parametrize(
@@ -384,10 +384,10 @@ async def test_settings_are_validated_once_per_settings_object(tmp_path: Path) -
     trustme.CA().cert_pem.write_to_path(str(path))
     setting = {"default": {"CA_BUNDLE": str(path)}}
     with override_settings(SESSIONHUB=setting):
-        first = conf.client_config("default")
+        first = options.client_config("default")
         path.unlink()
         # Not validated again: the file is not looked for a second time.
-        assert conf.client_config("default") is first
+        assert options.client_config("default") is first
     # override_settings sends setting_changed: the same setting is validated anew.
     with override_settings(SESSIONHUB=setting):
         assert "(sessionhub.E007)" in build_error(setting)
@@ -395,15 +395,15 @@ async def test_settings_are_validated_once_per_settings_object(tmp_path: Path) -
 
 def test_a_change_to_another_setting_keeps_the_validated_settings() -> None:
     with override_settings(SESSIONHUB={"default": {"TIMEOUT": 3}}):
-        first = conf.client_config("default")
+        first = options.client_config("default")
         with override_settings(USE_TZ=False):
-            assert conf.client_config("default") is first
+            assert options.client_config("default") is first
 
 
 async def test_a_config_built_from_settings_copies_its_dicts(upstream: Upstream) -> None:
     headers = {"X-Team": "a"}
     with override_settings(SESSIONHUB={"default": {"HEADERS": headers, "OPTIONS": {}}}):
-        config = conf.client_config("default")
+        config = options.client_config("default")
         session: aiohttp.ClientSession = sessionhub.get()
     headers["X-Team"] = "b"
     assert config.headers == {"X-Team": "a"}
@@ -437,7 +437,7 @@ def test_values_whose_methods_raise_are_reported_wherever_they_are(name: str) ->
         ("setting", value),
         ("client", {"default": value}),
         ("name", {"default": {}, value: {}} if name == "str" else {"default": {}}),
-        *[(option, {"default": {option: value}}) for option in conf.OPTIONS],
+        *[(option, {"default": {option: value}}) for option in options.OPTIONS],
         ("header name", {"default": {"HEADERS": {value: "x"} if name == "str" else {}}}),
         ("header value", {"default": {"HEADERS": {"X-Api-Key": value}}}),
         ("origin", {"default": {"ALLOWED_ORIGINS": [value]}}),
@@ -447,7 +447,7 @@ def test_values_whose_methods_raise_are_reported_wherever_they_are(name: str) ->
             messages = check_settings(None)
             assert "sessionhub." in run_check() or not messages, place
             try:
-                conf.client_config("default")
+                options.client_config("default")
             except ImproperlyConfigured as exc:
                 # Refused with an id the check reported.
                 assert {m.id for m in messages} & set(
@@ -493,7 +493,7 @@ def test_what_cannot_be_read_is_named_by_its_place_and_the_exception_s_type(case
     if fragment is None:
         assert messages == []
         with override_settings(SESSIONHUB=setting):
-            assert conf.client_config("default").timeout == 2.0
+            assert options.client_config("default").timeout == 2.0
         return
     (message,) = messages
     assert fragment in message.msg
