@@ -1,10 +1,9 @@
 """``SESSIONHUB``: the named clients, each a ``ClientConfig`` read from its options.
 
-Each option is a field of ``ClientConfig`` whose metadata holds the rule for
-its value (``sessionhub.validation``), so the table of options, the system
-checks and the errors raised when a client is built all come from one place.
-The setting is checked once per settings object, on first use, and again
-after Django's ``setting_changed`` names it.
+Each option is a field of ``ClientConfig`` whose metadata holds its rule, so
+the table of options, the checks and the errors at build time come from one
+place. The setting is checked once per settings object, and again after
+Django's ``setting_changed`` names it.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from sessionhub import addresses
 from sessionhub import validation as v
+from sessionhub.errors import UnknownClientError
 from sessionhub.validation import Invalid, Problem
 
 
@@ -37,11 +37,8 @@ def _base_url(value: Any) -> str | None:
     url = v.plain_str(value, "a str or None")
     why = addresses.url_problem(url, origin_only=False)
     if why is not None:
-        hint = (
-            'Give an absolute http:// or https:// URL ending in "/", e.g. '
-            '"https://api.example.com/v1/"; send credentials in HEADERS.'
-        )
-        raise Invalid("sessionhub.E005", f" {why}", hint)
+        hint = 'Give an absolute http(s) URL ending in "/", e.g. "https://api.example.com/v1/"'
+        raise Invalid("sessionhub.E005", f" {why}", f"{hint}; send credentials in HEADERS.")
     return url
 
 
@@ -55,11 +52,8 @@ def _allowed_origins(value: Any) -> tuple[str, ...]:
             raise v.wrong_type("a str", entry, f"[{index}]")
         entry = str.__str__(entry)
         if entry != "*" and (why := addresses.url_problem(entry, origin_only=True)) is not None:
-            hint = (
-                'Give origins as "https://api.example.com" or "http://10.0.0.5:8080", '
-                'or "*" for any origin.'
-            )
-            raise Invalid("sessionhub.E011", f"[{index}] {why}", hint)
+            hint = 'Give origins as "https://api.example.com" or "http://10.0.0.5:8080"'
+            raise Invalid("sessionhub.E011", f"[{index}] {why}", f'{hint}, or "*" for any.')
         found.append(entry)
     return tuple(found)
 
@@ -224,13 +218,22 @@ def client_names() -> list[str]:
     return sorted(current.configs)
 
 
-def client_config(name: str) -> ClientConfig:
+def client_config(name: str, *, overridden: bool = False) -> ClientConfig:
     """The options of client ``name``; raise ``ImproperlyConfigured`` if they are wrong.
 
-    The message is that of the system checks, ids included. Raises
-    ``KeyError`` for a name the setting does not configure.
+    The message is that of the system checks, ids included. A name the setting
+    does not configure raises ``UnknownClientError``, unless a test override
+    builds it (``overridden``): it then gets the defaults.
     """
-    client_names()
+    names = client_names()
+    if name not in names:
+        if overridden:
+            return ClientConfig(name=name)
+        raise UnknownClientError(
+            f"sessionhub.get({name!r}): there is no client named {name!r}; the configured "
+            f"clients are {', '.join(map(repr, names)) or 'none'}. Add it to the SESSIONHUB "
+            "setting, or fix the name."
+        )
     config = _current().configs[name]
     if isinstance(config, list):
         _raise(config)

@@ -1,18 +1,14 @@
-"""The per-loop registry: the clients open on each event loop, its lifespans, and ``get()``.
+"""The per-loop registry, the one writer of the clients' per-loop state, and ``get()``.
 
-This module is the one writer of the per-loop state. Each client belongs to
-the loop it was built on and is closed on that loop, exactly once: when the
-last lifespan on the loop finishes, when the test override that built it
-ends, or when the loop winds down (the closer parked on the loop). After its
-last lifespan a loop is as it was before any.
+Each client belongs to the loop it was built on and is closed on that loop,
+exactly once: when the last lifespan on the loop finishes, when the test
+override that built it ends, or when the loop winds down (its parked closer).
 
-Thread safety. Threads may each run a loop (``async_to_sync``, test runners),
-so every change happens under ``lock``. ``get()``'s fast path reads
-``defaults`` and ``visible`` without it, which is safe: a dict lookup is
+Thread safety: every change happens under ``lock``. ``get()``'s fast path
+reads ``defaults`` and ``visible`` without it, which is safe: a dict lookup is
 atomic; a loop's entries are added, and removed before any of its clients is
-closed, only by code on that loop, with no ``await`` in between; and the one
-writer from another thread, ending an override, only hands the client to its
-loop to close, so a reader that raced it still gets an open client.
+closed, only by code on that loop with no ``await`` in between; and ending an
+override from another thread only hands the client to its loop to close.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ from sessionhub import building, closing, compat, conf, options
 from sessionhub.errors import (
     LifespanFinishedError,
     NoRunningLoopError,
-    UnknownClientError,
     loop_name,
 )
 
@@ -40,6 +35,7 @@ __all__ = ["get"]
 logger = logging.getLogger("sessionhub")
 
 Factory = Callable[[options.ClientConfig], Any]
+Loop = asyncio.AbstractEventLoop
 Key = tuple[str, int]  # (name, override token); token 0 is the configured client
 
 
@@ -78,15 +74,13 @@ class LoopState:
 
 # An open client holds its loop strongly (session -> connector -> loop), so the
 # weak key drops no entry while a client is open.
-states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
-    weakref.WeakKeyDictionary()
-)
+states: weakref.WeakKeyDictionary[Loop, LoopState] = weakref.WeakKeyDictionary()
 # Guards states, overrides and every LoopState. Reentrant: a factory may call get().
 lock = threading.RLock()
 # get()'s fast path (a WeakKeyDictionary lookup costs several times more): each
 # loop's "default" client, and its visible clients by name.
-defaults: dict[asyncio.AbstractEventLoop, Any] = {}
-visible: dict[asyncio.AbstractEventLoop, dict[str, Any]] = {}
+defaults: dict[Loop, Any] = {}
+visible: dict[Loop, dict[str, Any]] = {}
 # Test overrides: name -> stack of (token, factory); the last one wins.
 overrides: dict[str, list[tuple[int, Factory]]] = {}
 # What a forked child inherited: kept referenced, never used, closed or
@@ -119,7 +113,7 @@ def get(name: str | None = None) -> Any:
     return _get_slow(_running_loop(), "default" if name is None else name)
 
 
-def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
+def _get_slow(loop: Loop, name: str) -> Any:
     with lock:
         state = state_of(loop)
         # With a closer parked, a client built now is closed with the others,
@@ -137,7 +131,7 @@ def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
         client = state.clients.get((name, token))
         if client is None:
             _park(loop, state)
-            config = _config(name, factory is not None)
+            config = options.client_config(name, overridden=factory is not None)
             client = building.build(config, factory, loop_name(loop), state.level)
             state.clients[(name, token)] = client
         state.visible[name] = client
@@ -147,20 +141,7 @@ def _get_slow(loop: asyncio.AbstractEventLoop, name: str) -> Any:
     return client
 
 
-def _config(name: str, overridden: bool) -> options.ClientConfig:
-    try:
-        return options.client_config(name)
-    except KeyError:
-        if overridden:  # an override needs no configured client
-            return options.ClientConfig(name=name)
-        raise UnknownClientError(
-            f"sessionhub.get({name!r}): there is no client named {name!r}; the configured "
-            f"clients are {', '.join(map(repr, options.client_names())) or 'none'}. Add it to "
-            "the SESSIONHUB setting, or fix the name."
-        ) from None
-
-
-def state_of(loop: asyncio.AbstractEventLoop) -> LoopState:
+def state_of(loop: Loop) -> LoopState:
     """The state of ``loop``, created if needed. Call with ``lock`` held."""
     state = states.get(loop)
     if state is None:
@@ -169,7 +150,7 @@ def state_of(loop: asyncio.AbstractEventLoop) -> LoopState:
     return state
 
 
-def _park(loop: asyncio.AbstractEventLoop, state: LoopState) -> None:
+def _park(loop: Loop, state: LoopState) -> None:
     """Park the closer of ``loop`` once; call on ``loop``, with ``lock`` held."""
     if state.closer is None:
         state.closer = closing.park(functools.partial(_close_all, loop, state, ending=True))
@@ -198,18 +179,11 @@ async def close(deadline: float) -> int:
     return await _close_all(loop, state, ending=False, deadline=deadline)
 
 
-async def _close_all(
-    loop: asyncio.AbstractEventLoop,
-    state: LoopState,
-    *,
-    ending: bool,
-    deadline: float | None = None,
-) -> int:
+async def _close_all(loop: Loop, state: LoopState, *, ending: bool, deadline: float = 0) -> int:
     """Close every client of ``state`` on ``loop``, the running loop (``ending``: for good)."""
     if state.pid != os.getpid():  # clients of a parent process are left alone
         return 0
-    if deadline is None:
-        deadline = loop.time() + conf.close_timeout()
+    deadline = deadline or loop.time() + conf.close_timeout()
     with lock:
         clients = [*state.clients.items(), *state.retiring.items()]
         tasks = set(state.tasks)
@@ -226,7 +200,7 @@ async def _close_all(
     return await closing.close_clients(named, loop_name(loop), state.level, deadline)
 
 
-def clients_of(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+def clients_of(loop: Loop) -> dict[str, Any]:
     """What ``get(name)`` returns on ``loop``, for each name built there."""
     state = states.get(loop)
     return {} if state is None else dict(state.visible)
@@ -240,7 +214,7 @@ def forget_name(name: str) -> None:
         defaults.clear()
 
 
-def _forget_fast_path(loop: asyncio.AbstractEventLoop) -> None:
+def _forget_fast_path(loop: Loop) -> None:
     defaults.pop(loop, None)
     visible.pop(loop, None)
 

@@ -453,7 +453,7 @@ def test_values_whose_methods_raise_are_reported_wherever_they_are(name: str) ->
                 assert {m.id for m in messages} & set(
                     re.findall(r"\((sessionhub\.E\d+)\)", str(exc))
                 )
-            except KeyError:
+            except sessionhub.UnknownClientError:
                 assert any(m.id == "sessionhub.E006" for m in messages), place
 
 
