@@ -159,7 +159,7 @@ class _Supervised:
             if message["type"] == "lifespan.startup":
                 seconds = conf.startup_timeout() + stop
                 watchdog.arm(seconds, Arbiter.WORKER_BOOT_ERROR, _overran("startup", seconds))
-            elif message["type"] == "lifespan.shutdown":
+            else:  # lifespan.shutdown, or a message that ends the lifespan as well
                 watchdog.arm(stop, 1, _overran("shutdown", stop))
             return message
 
@@ -171,7 +171,7 @@ class _Supervised:
             elif kind == "lifespan.startup.failed":
                 why = "the lifespan startup failed, and the process did not exit"
                 watchdog.arm(EXIT_GRACE, Arbiter.WORKER_BOOT_ERROR, why)
-            elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            else:  # lifespan.shutdown.complete or .failed
                 watchdog.arm(EXIT_GRACE, 1, "the lifespan is over, and the process did not exit")
             await send(message)
 
