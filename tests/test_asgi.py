@@ -340,6 +340,12 @@ async def test_asgi_lifespans_lifespan_manager_sees_a_failed_startup_at_once() -
     assert loop.time() - started < 5  # raised, not LifespanManager's timeout
 
 
+# Starlette's TestClient before 1.0 leaves its anyio streams open when the
+# startup fails (checked: 0.38.6 leaks, 1.10 does not): its leak, not ours,
+# which the open-client check of every test would still catch.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function MemoryObject:pytest.PytestUnraisableExceptionWarning"
+)
 def test_starlettes_test_client_sees_a_failed_startup() -> None:
     with (
         connected(lifespan_started, refuse_to_start),
