@@ -104,7 +104,7 @@ def seconds(*, none: bool = False, zero: bool = False, most: int = MAX_SECONDS) 
             raise Invalid("sessionhub.E007", text + note)
         return number
 
-    clean.__doc__ = f"A number of seconds {low} and at most {most}" + (", or None" if none else "")
+    clean.__doc__ = f"A number of seconds {low} and at most {most}{', or None' if none else ''}."
     return clean
 
 
@@ -122,9 +122,7 @@ def count(meaning: str, *, none: bool = False) -> Clean:
             raise Invalid("sessionhub.E007", text)
         return number
 
-    clean.__doc__ = f"A whole number from 0 to {MAX_CONNECTIONS} ({meaning})" + (
-        ", or None" if none else ""
-    )
+    clean.__doc__ = f"A whole number from 0 to {MAX_CONNECTIONS} ({meaning}){', or None' * none}."
     return clean
 
 
