@@ -91,7 +91,7 @@ def _default(field: dataclasses.Field[Any]) -> str:
 
 
 def _more(name: str) -> str:
-    return f" More: [{MORE[name].partition('#')[0]}]({MORE[name]})." if name in MORE else ""
+    return f" More: [](<{MORE[name]}>)." if name in MORE else ""
 
 
 def options_md() -> str:
@@ -126,6 +126,7 @@ def settings_md() -> str:
     for name, (default, takes) in table.items():
         doc = markdown(_accessor(name).__doc__ or "")
         what = doc.partition(": ")[2]
+        what = what[:1].upper() + what[1:]
         parts.append(
             f"### {name}\n\n{what}{_more(name)}\n\n- **Takes:** {takes}\n"
             f"- **Default:** `{default!r}`\n"
@@ -148,7 +149,9 @@ def example(check_id: str) -> str:
     if not found:
         raise LookupError(f"the example of {check_id} no longer makes it report")
     message = found[0]
-    hint = textwrap.fill(message.hint or "", 88, subsequent_indent="\t")
+    hint = textwrap.fill(
+        message.hint or "", 88, subsequent_indent="\t", break_on_hyphens=False, break_long_words=False
+    )
     return f"({message.id}) {message.msg}\n\tHINT: {hint}"
 
 
