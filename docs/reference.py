@@ -150,7 +150,11 @@ def example(check_id: str) -> str:
         raise LookupError(f"the example of {check_id} no longer makes it report")
     message = found[0]
     hint = textwrap.fill(
-        message.hint or "", 88, subsequent_indent="\t", break_on_hyphens=False, break_long_words=False
+        message.hint or "",
+        88,
+        subsequent_indent="\t",
+        break_on_hyphens=False,
+        break_long_words=False,
     )
     return f"({message.id}) {message.msg}\n\tHINT: {hint}"
 
