@@ -210,3 +210,15 @@ def write(directory: Path) -> None:
         text = make()
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
+
+
+def code_links() -> set[tuple[str, str]]:
+    """(page, anchor) of every address the code's messages can link to."""
+    package = Path(checks.__file__).parent
+    source = "".join(path.read_text(encoding="utf-8") for path in package.glob("*.py"))
+    linked = set(re.findall(r'docs_url\(\s*"([\w/]+)"(?:,\s*"([\w-]+)")?', source))
+    linked |= {("reference/settings", errors.anchor(name)) for name in options.OPTIONS}
+    linked |= {("reference/settings", errors.anchor(name)) for name in conf._SHUTDOWN}
+    linked |= {("reference/checks", errors.anchor(check_id)) for check_id in checks.CHECKS}
+    linked |= {("reference/errors", f"sessionhub.{e.__name__}") for e in error_classes()}
+    return linked

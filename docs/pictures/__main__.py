@@ -1,4 +1,4 @@
-"""Draw the site's pictures from real runs into docs/pictures/: ``python -m docs.pictures [NAME ...]``.
+"""Draw the site's pictures from real runs: ``python -m docs.pictures [NAME ...]``.
 
 NAME is ``lifespan``, ``shutdown``, ``module-global`` or ``benchmark``; none
 draws them all. ``docs/contributing.md`` says what each one runs.

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import threading
-from typing import Any
 
 import aiohttp
 import django

@@ -88,6 +88,8 @@ def started(args: list[str], env: dict[str, str]) -> Iterator[Process]:
             popen.kill()
         popen.wait(timeout=30)
         reader.join(timeout=10)
+        if popen.stderr is not None:
+            popen.stderr.close()
 
 
 def get(url: str, timeout: float = 30) -> tuple[int, bytes]:
