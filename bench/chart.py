@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot
+matplotlib.rcParams["svg.hashsalt"] = "sessionhub"  # the same ids in every SVG drawn
 
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -35,7 +36,10 @@ def draw(path: Path, groups: Sequence[Group], microbench: dict[str, Any], title:
     _remote(figure.add_subplot(grid[1, 0]), [g for g in groups if g.phase == "remote"])
     _micro(figure.add_subplot(grid[1, 1]), microbench)
     figure.suptitle(title, fontsize=10)
-    figure.savefig(path, dpi=110)
+    # An SVG (the documentation's copy) without a date, so that drawing the
+    # same results again changes nothing.
+    metadata = {"Date": None} if path.suffix == ".svg" else None
+    figure.savefig(path, dpi=110, metadata=metadata)
     plt.close(figure)
 
 

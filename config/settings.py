@@ -1,7 +1,7 @@
 """Settings of the sessionhub reference project.
 
-Everything an operator may change comes from the environment (README,
-"Reference project"). Without ``DJANGO_SECRET_KEY`` the project refuses to
+Everything an operator may change comes from the environment (docs:
+production/deployment). Without ``DJANGO_SECRET_KEY`` the project refuses to
 start unless ``DJANGO_DEBUG`` is on; the HTTPS settings that ``check --deploy``
 asks for are turned on by ``DJANGO_HTTPS=1``, behind a TLS proxy.
 """
@@ -94,11 +94,11 @@ SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", True)
 DEMO_UPSTREAM_URL = os.environ.get("DEMO_UPSTREAM_URL", "")
 DEMO_UPSTREAM_TIMEOUT = _env_float("DEMO_UPSTREAM_TIMEOUT", 10)
 
-# sessionhub's clients (README, "Settings"): the demo uses "default".
+# sessionhub's clients (docs: reference/settings): the demo uses "default".
 SESSIONHUB = {
     "default": {"TIMEOUT": DEMO_UPSTREAM_TIMEOUT},
 }
-# The lifespan (README, "Running in production"): the bounds on startup and
+# The lifespan (docs: production/shutdown): the bounds on startup and
 # shutdown receivers, seconds to keep serving after SIGTERM with the health
 # view at 503, and the bound on closing clients.
 SESSIONHUB_STARTUP_TIMEOUT = _env_float("SESSIONHUB_STARTUP_TIMEOUT", 30)

@@ -37,7 +37,7 @@ keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then; the jitter keeps them from restarting together.
 max_requests = _int_env("GUNICORN_MAX_REQUESTS", 10_000)
 max_requests_jitter = _int_env("GUNICORN_MAX_REQUESTS_JITTER", max(1, max_requests // 10))
-# Overload (README, "Overload"): at most this many open connections per
+# Overload (docs: production/overload): at most this many open connections per
 # worker, requests in flight and idle keep-alive connections together; a
 # request arriving past it is answered 503 at once, so a worker whose upstream
 # hangs does not queue requests it cannot answer in time, and its memory stays

@@ -26,7 +26,7 @@ import django
 from django.core.handlers.asgi import ASGIHandler
 
 from sessionhub import conf, dispatch, lifecycle, options, registry
-from sessionhub.errors import LifespanFailedError, describe_exception
+from sessionhub.errors import LifespanFailedError, describe_exception, see
 from sessionhub.lifespans import Registered
 from sessionhub.signals import lifespan_finished, lifespan_started
 
@@ -112,7 +112,7 @@ async def run(sender: type, scope: Mapping[str, Any]) -> AsyncIterator[None]:
         raise
     if failures:
         await _undo(registered)
-        raise LifespanFailedError("\n".join(failures))
+        raise LifespanFailedError("\n".join([*failures, see(LifespanFailedError)]))
     logger.info("lifespan started (pid %d)", os.getpid())
     try:
         yield
@@ -121,7 +121,7 @@ async def run(sender: type, scope: Mapping[str, Any]) -> AsyncIterator[None]:
         raise
     failures = await _shutdown(sender, scope, state, registered)
     if failures:
-        raise LifespanFailedError("\n".join(failures))
+        raise LifespanFailedError("\n".join([*failures, see(LifespanFailedError)]))
 
 
 def _bound(setting: str, seconds: float) -> tuple[float, str]:

@@ -14,10 +14,56 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.core.handlers.asgi import ASGIHandler
 
 from sessionhub import conf, hosting, options
+from sessionhub.errors import docs_url, hint_for
 
-__all__ = ["check_asgi_application", "check_settings"]
+__all__ = ["CHECKS", "check_asgi_application", "check_settings"]
 
-_README = "README, Composing"
+#: Every check id and what it reports. The checks reference of the documentation
+#: is made from this table, and each message's hint links to its id's section.
+CHECKS = {
+    "sessionhub.E001": "SESSIONHUB, or a client's options, is not a dict, or a client name is "
+    "not a str.",
+    "sessionhub.E002": "An unknown option name, with the closest valid one.",
+    "sessionhub.E003": "An option of the wrong type.",
+    "sessionhub.E004": "A FACTORY that does not import (with the error it raised, or the extra "
+    "that installs a missing dependency), or is not callable.",
+    "sessionhub.E005": "A BASE_URL that is not an absolute http(s):// URL with a host and a valid "
+    "port, ending in /, without credentials, query string or fragment.",
+    "sessionhub.E006": '"default" is not one of the configured clients (SESSIONHUB = {} too).',
+    "sessionhub.E007": "A value out of range: a timeout not greater than 0 or above a day (inf "
+    "and nan too), a count below 0 or above 1,000,000, an unknown COOKIES mode, a CA_BUNDLE "
+    "that does not exist or does not load as PEM certificates.",
+    "sessionhub.E008": "An OPTIONS keyword that the client of a ready factory "
+    "(aiohttp.ClientSession, httpx.AsyncClient) does not take.",
+    "sessionhub.E009": "A SESSIONHUB_*_TIMEOUT or SESSIONHUB_DRAIN_SECONDS setting that is not a "
+    "number of seconds in range (at most 3600).",
+    "sessionhub.E010": "A HEADERS name or value that HTTP does not allow (a line break, a control "
+    "character, a space at either end, non-ASCII).",
+    "sessionhub.E011": "An ALLOWED_ORIGINS entry that is not an origin (scheme://host[:port]) "
+    'or "*".',
+    "sessionhub.W001": "The ASGI application served (ASGI_APPLICATION, else application or app "
+    "in the settings package's asgi.py) is Django's plain ASGIHandler: no lifespan runs, and "
+    "clients close only when their loop ends. Middleware that keeps the handler as .app, .inner "
+    "or .application is looked through.",
+    "sessionhub.W002": "VERIFY = False.",
+    "sessionhub.W003": "CA_BUNDLE set together with VERIFY = False, which ignores it.",
+    "sessionhub.W004": "The ASGI application is a protocol router (Channels' ProtocolTypeRouter, "
+    "or any router keeping its applications in a mapping of scope types) whose 'http' "
+    "application is sessionhub's handler, with no 'lifespan' route: servers see no lifespan "
+    "support.",
+    "sessionhub.W005": "Such a router routes 'http' (with no 'lifespan' route) or 'lifespan' to "
+    "Django's plain ASGIHandler.",
+    "sessionhub.W006": "HEADERS on a client with neither BASE_URL nor ALLOWED_ORIGINS, which "
+    'sends them to any origin the code calls (ALLOWED_ORIGINS = ["*"] says that is intended).',
+    "sessionhub.W007": "A Starlette or FastAPI application whose Mount or Host routes reach "
+    "Django's handler, and whose lifespan= does not enter sessionhub.asgi.lifespan(): a Mount "
+    "passes no lifespan on. The check reads the code of the host's lifespan (what it wraps, "
+    "closes over and calls by global name); it calls nothing.",
+    "sessionhub.W008": "Importing the ASGI application raised (an asgi.py that reads a variable "
+    "only production has, or calls sys.exit): the message names the module, the exception and "
+    "the line that raised it.",
+}
+_COMPOSING = docs_url("guide/composing", "hosted-by-fastapi-or-starlette")
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -29,7 +75,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     messages: list[CheckMessage] = []
     for check_id, message, hint in conf.shutdown_problems() + options.problems():
         kind = Error if check_id.startswith("sessionhub.E") else Warning
-        messages.append(kind(message, hint=hint or None, id=check_id))
+        messages.append(kind(message, hint=hint_for(check_id, hint), id=check_id))
     return messages
 
 
@@ -42,6 +88,13 @@ def check_asgi_application(
     module may have side effects, so other management commands leave it alone.
     Whatever the import raises becomes a warning (``sessionhub.W008``).
     """
+    messages = _check_application()
+    for message in messages:
+        message.hint = hint_for(str(message.id), message.hint or "")
+    return messages
+
+
+def _check_application() -> list[CheckMessage]:
     found = _application()
     if not isinstance(found, tuple):
         return [found] if found is not None else []
@@ -113,7 +166,7 @@ def _check_host(path: str, host: object) -> list[CheckMessage]:
             "a Mount passes no lifespan on, so lifespan_started and lifespan_finished are "
             "never sent, and sessionhub's clients are only closed when their event loop ends.",
             hint="Enter sessionhub.asgi.lifespan(<the mounted Django application>) in the "
-            f"host's lifespan= ({_README}, Hosted by FastAPI or Starlette). If its lifespan "
+            f"host's lifespan= ({_COMPOSING}). If its lifespan "
             "reaches it in a way this check cannot see, silence sessionhub.W007.",
             id="sessionhub.W007",
         )

@@ -13,20 +13,16 @@ from collections.abc import Mapping
 from django.conf import settings
 
 from sessionhub import validation as v
+from sessionhub.errors import anchor, docs_url
 from sessionhub.validation import Invalid, Problem
 
 logger = logging.getLogger("sessionhub")
 
 
+# The defaults: why each is where it is, in the docstrings of the functions
+# that read them (below).
 CLOSE_TIMEOUT = 5.0
-# Seconds lifespan_started receivers (and registered lifespans) may take: the
-# same as gunicorn's default worker timeout, the bound an operator already
-# expects for a worker that hangs while it boots.
 STARTUP_TIMEOUT = 30.0
-# Seconds lifespan_finished receivers may take, as long as closing may. With
-# gunicorn's default graceful_timeout (30 s) that leaves 19 s for requests in
-# flight, more than the default client TIMEOUT (10 s), so a request in flight
-# can still finish its upstream call.
 SHUTDOWN_TIMEOUT = 5.0
 DRAIN_SECONDS = 0.0
 # Setting -> (default, its rule): at most an hour.
@@ -52,7 +48,8 @@ class _Shutdown:
             except Exception as exc:
                 text = exc.text if isinstance(exc, Invalid) else f" cannot be read ({v.kind(exc)})"
                 self.unlogged[setting] = f"{setting}{text}."
-                hint = f"The default is {default:g}; see the README's Running in production."
+                docs = docs_url("reference/settings", anchor(setting))
+                hint = f"The default is {default:g}; see {docs}"
                 self.problems.append(("sessionhub.E009", self.unlogged[setting], hint))
                 self.values[setting] = default
 
@@ -107,35 +104,64 @@ def _shutdown_value(setting: str) -> float:
     return min(value, _limits.get(setting, value))
 
 
+# The docstrings of the functions below are the settings reference of the
+# documentation: the first line after the setting's name says what it is.
+
+
 def close_timeout() -> float:
     """``SESSIONHUB_CLOSE_TIMEOUT``: seconds closing a loop's clients may take.
 
-    Always a finite number: a wrong value (``sessionhub.E009``) counts as the
-    default, so that clients still get closed, and is logged once.
+    One deadline for all the clients of a loop, at lifespan shutdown or when
+    the loop winds down. Past it, the connections still open are reset (an
+    upload the upstream stopped reading, a TLS peer that never answers the
+    close) and the closes still waiting are cancelled.
+
+    A wrong value (``sessionhub.E009``) counts as the default at run time, so
+    that clients still get closed, and is logged once; this is true of every
+    shutdown setting.
     """
     return _shutdown_value("SESSIONHUB_CLOSE_TIMEOUT")
 
 
 def startup_timeout() -> float:
-    """``SESSIONHUB_STARTUP_TIMEOUT``: seconds the lifespan startup may take (finite)."""
+    """``SESSIONHUB_STARTUP_TIMEOUT``: seconds the lifespan startup may take.
+
+    Building the configured clients, the ``lifespan_started`` receivers and
+    entering registered lifespans share it. Past it, what still runs is
+    cancelled and named, the startup is undone (within the shutdown and close
+    bounds), and the server is sent ``lifespan.startup.failed``: uvicorn exits
+    3, gunicorn halts. The default is gunicorn's default worker timeout, the
+    bound an operator already expects for a worker that hangs while it boots.
+    """
     return _shutdown_value("SESSIONHUB_STARTUP_TIMEOUT")
 
 
 def shutdown_timeout() -> float:
-    """``SESSIONHUB_SHUTDOWN_TIMEOUT``: seconds ``lifespan_finished`` receivers may take
-    before they are cancelled and the clients closed anyway (finite)."""
+    """``SESSIONHUB_SHUTDOWN_TIMEOUT``: seconds the lifespan shutdown may take.
+
+    Exiting registered lifespans and the ``lifespan_finished`` receivers share
+    it; past it, what still runs is cancelled and named, and the clients are
+    closed anyway. With gunicorn's default ``graceful_timeout`` (30 s), the
+    default leaves 19 s for requests in flight: more than the default client
+    ``TIMEOUT``, so a request in flight can still finish its upstream call.
+    """
     return _shutdown_value("SESSIONHUB_SHUTDOWN_TIMEOUT")
 
 
 def drain_seconds() -> float:
-    """``SESSIONHUB_DRAIN_SECONDS``: how long sessionhub's gunicorn worker keeps serving
-    after SIGTERM, answering 503 on the health view (finite)."""
+    """``SESSIONHUB_DRAIN_SECONDS``: seconds sessionhub's gunicorn worker serves after SIGTERM.
+
+    Meanwhile the health view answers 503, for load balancers that learn
+    about a leaving worker from its health checks. Other servers do not drain.
+    """
     return _shutdown_value("SESSIONHUB_DRAIN_SECONDS")
 
 
 def health_details() -> bool:
     """``SESSIONHUB_HEALTH_DETAILS``: whether the health view adds the pid and ``stats()``.
 
-    Off by default: the view is often reachable by anyone. Only ``True`` turns it on.
+    Off by default: the view is often reachable by anyone. Only ``True`` turns
+    it on; if describing a client fails, the view logs the error and answers
+    ``"clients": null`` with its usual status.
     """
     return getattr(settings, "SESSIONHUB_HEALTH_DETAILS", False) is True

@@ -1,4 +1,4 @@
-"""The errors sessionhub raises, and how its messages name what failed."""
+"""The errors sessionhub raises, how its messages name what failed, and where they point."""
 
 from __future__ import annotations
 
@@ -13,38 +13,106 @@ __all__ = [
     "OriginNotAllowedError",
     "SessionhubError",
     "UnknownClientError",
+    "anchor",
     "describe",
     "describe_exception",
+    "docs_url",
+    "hint_for",
     "loop_name",
+    "see",
 ]
+
+#: Where the documentation site is published. Messages link into it with
+#: ``docs_url()``; the site gives every option, setting, check id and error
+#: the anchor that ``anchor()`` or ``see()`` names (tests/test_docs_reference.py).
+DOCS_URL = "https://django-sessionhub.readthedocs.io/en/latest/"
+
+
+def anchor(name: str) -> str:
+    """The anchor the documentation gives an option, a setting or a check id."""
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def docs_url(page: str, at: str = "") -> str:
+    """The address of a page of the documentation (``"reference/settings"``), at anchor ``at``."""
+    return f"{DOCS_URL}{page}.html" + (f"#{at}" if at else "")
+
+
+def hint_for(check_id: str, hint: str) -> str:
+    """A system check's ``hint``, ending with where the documentation says more."""
+    if DOCS_URL in hint:
+        return hint
+    return f"{hint} See {docs_url('reference/checks', anchor(check_id))}".lstrip()
+
+
+def see(error: type[BaseException]) -> str:
+    """``See <the error's section of the documentation>.``, for the end of its message."""
+    return f"See {docs_url('reference/errors', f'sessionhub.{error.__name__}')}."
+
+
+# The docstrings of the errors below are the errors page of the documentation.
 
 
 class SessionhubError(RuntimeError):
-    """Base class for the errors sessionhub raises."""
+    """Base class for the errors sessionhub raises; a ``RuntimeError``.
+
+    Wrong settings raise Django's own ``ImproperlyConfigured`` instead, with
+    the message and id of the system check that reports them.
+    """
 
 
 class NoRunningLoopError(SessionhubError):
-    """``get()`` was called where no event loop is running."""
+    """``get()`` was called where no event loop is running.
+
+    A sync view, import time, a thread without a loop. Call ``get()`` from async
+    code: an ``async def`` view, a receiver, a coroutine run by ``asyncio.run()``.
+    """
 
 
 class LifespanFinishedError(SessionhubError):
-    """``get()`` was called on a loop that is winding down: a new client could never be closed."""
+    """``get()`` was called on a loop that is winding down: a new client could never be closed.
+
+    Raised only where nothing could close a client opened now: an async
+    generator finalized at the loop's end, after sessionhub closed the loop's
+    clients. Finish upstream calls before the loop ends.
+    """
 
 
 class UnknownClientError(SessionhubError):
-    """``get(name)`` was called with a name that ``SESSIONHUB`` does not configure."""
+    """``get(name)`` was called with a name that ``SESSIONHUB`` does not configure.
+
+    The message lists the names it has. Add the client to ``SESSIONHUB``, or
+    fix the name; a test can build one with ``override_client`` instead.
+    """
 
 
 class LifespanFailedError(SessionhubError):
-    """A lifespan's startup or shutdown failed; the message says what failed and why."""
+    """A lifespan's startup or shutdown failed; the message says what failed and why.
+
+    Each failure names the receiver or registered lifespan (``module.qualname``)
+    with its exception and traceback, or the bound it overran. The server got
+    the same message in ``lifespan.startup.failed`` or
+    ``lifespan.shutdown.failed``; the handler raises it after that, so that
+    every driver (asgi-lifespan, Starlette's ``TestClient``) sees the failure.
+    """
 
 
 class OriginNotAllowedError(SessionhubError):
-    """A client was asked to send a request to an origin it is not allowed to reach."""
+    """A client was asked to send a request to an origin it is not allowed to reach.
+
+    Nothing was sent. A client with a ``BASE_URL`` sends only to that origin
+    and to its ``ALLOWED_ORIGINS``; the message gives the entry that would
+    allow the request, if the client is meant to call that origin.
+    """
 
 
 class NoLifespanStateError(SessionhubError):
-    """A view read ``request.state`` on a request that came with no lifespan state."""
+    """A view read ``request.state`` on a request that came with no lifespan state.
+
+    The server ran no ASGI lifespan (daphne, runserver, WSGI, ``uvicorn
+    --lifespan off``) or keeps no state, or a host application did not pass
+    it on. In tests, give the state with ``sessionhub.testing.Client(state=...)``.
+    """
 
 
 def describe(thing: object) -> str:

@@ -17,6 +17,7 @@ import aiohttp
 from django.core.exceptions import ImproperlyConfigured
 
 from sessionhub import origins
+from sessionhub.errors import docs_url
 from sessionhub.options import OPTIONS, ClientConfig
 
 if TYPE_CHECKING:
@@ -107,7 +108,8 @@ def _keywords(config: ClientConfig, ours: dict[str, Any], first: dict[str, Any])
     for key, given in config.options.items():
         where = f"SESSIONHUB[{config.name!r}]['OPTIONS'][{key!r}]"
         if key in ours:
-            option = key.upper() if key.upper() in OPTIONS else "the options in the README"
+            reference = f"the options ({docs_url('reference/settings')})"
+            option = key.upper() if key.upper() in OPTIONS else reference
             raise ImproperlyConfigured(
                 f"{where} is set by sessionhub from the client's options: "
                 f"use {option} instead, and remove it from OPTIONS."

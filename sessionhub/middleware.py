@@ -9,7 +9,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
-from sessionhub.errors import NoLifespanStateError
+from sessionhub.errors import NoLifespanStateError, see
 
 __all__ = [
     "WSGI_STATE_KEY",
@@ -42,7 +42,8 @@ class LifespanState(Mapping[str, Any]):
                 "ASGI lifespan (daphne, runserver, WSGI, uvicorn --lifespan off) or keeps no "
                 "state, or the host application did not pass the state on. Serve "
                 "sessionhub.asgi.get_asgi_application() under uvicorn, hypercorn or granian; "
-                "in tests, use sessionhub.testing.Client(state=...) or AsyncClient(state=...)."
+                "in tests, use sessionhub.testing.Client(state=...) or AsyncClient(state=...). "
+                + see(NoLifespanStateError)
             )
         return self._state
 

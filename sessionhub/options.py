@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from sessionhub import addresses
 from sessionhub import validation as v
-from sessionhub.errors import UnknownClientError
+from sessionhub.errors import UnknownClientError, anchor, docs_url, hint_for, see
 from sessionhub.validation import Invalid, Problem
 
 
@@ -67,23 +67,40 @@ class ClientConfig:
     """
 
     name: str
+    #: Relative request URLs are joined to it; the client then sends only to its origin.
     base_url: str | None = _option(None, _base_url)
+    #: Headers sent with every request (API keys, User-Agent), only where the client may send.
     headers: Mapping[str, str] = _option({}, v.headers)
+    #: Seconds a request may take in all, from asking for a connection to the end of the body.
     timeout: float | None = _option(10.0, v.seconds(none=True))
+    #: Seconds to open a new connection to the upstream, TLS handshake included.
     connect_timeout: float | None = _option(3.0, v.seconds(none=True))
+    #: Seconds to wait for the next bytes from the upstream.
     read_timeout: float | None = _option(None, v.seconds(none=True))
+    #: Connections the client keeps open at once, over all hosts, in one worker.
     limit: int = _option(100, v.count("0 means no limit"))
+    #: Connections to one host (scheme, host, port) at once; more requests wait.
     limit_per_host: int = _option(50, v.count("0 means no limit"))
+    #: Seconds an idle connection stays in the pool.
     keepalive_timeout: float = _option(15.0, v.seconds())
+    #: Seconds resolved addresses are cached (None: for ever).
     ttl_dns_cache: int | None = _option(10, v.count("0 turns the DNS cache off", none=True))
+    #: Verify the upstream's TLS certificate.
     verify: bool = _option(True, v.flag)
+    #: A PEM file of CA certificates to verify upstreams with, instead of the system's.
     ca_bundle: str | None = _option(None, v.ca_bundle)
+    #: Raise for every response with a 4xx or 5xx status.
     raise_for_status: bool = _option(False, v.flag)
+    #: Read HTTP_PROXY, HTTPS_PROXY, NO_PROXY and .netrc from the environment.
     trust_env: bool = _option(False, v.flag)
+    #: "none": no cookie jar; "shared": one jar per client and worker, for every user.
     cookies: Literal["none", "shared"] = _option("none", v.cookies)
+    #: Other keyword arguments of the FACTORY's client (aiohttp.ClientSession by default).
     options: Mapping[str, Any] = _option({}, v.keywords)
+    #: Dotted path of the callable that builds the client from this ClientConfig.
     factory: str = _option(v.DEFAULT_FACTORY, v.factory)
     # Last, so that the fields before it keep their positions.
+    #: Origins besides BASE_URL's that the client may send requests to (["*"]: any).
     allowed_origins: tuple[str, ...] = _option((), _allowed_origins)
 
 
@@ -112,14 +129,14 @@ def read(name: str, options: object) -> tuple[ClientConfig | None, list[Problem]
         if option is None:
             found.append(_unknown_option(where, key))
             continue
+        at, docs = f"{where}[{v.shown(key)}]", docs_url("reference/settings", anchor(option.name))
         try:
             values[option.name] = option.metadata["clean"](value)
         except Invalid as exc:
-            found.append(exc.problem(f"{where}[{v.shown(key)}]", option.name.upper()))
+            found.append(exc.problem(at, docs))
         except Exception as exc:
             text = f" cannot be read: using it raised {v.kind(exc)}"
-            invalid = Invalid("sessionhub.E003", text)
-            found.append(invalid.problem(f"{where}[{v.shown(key)}]", option.name.upper()))
+            found.append(Invalid("sessionhub.E003", text).problem(at, docs))
     if not any(p[0].startswith("sessionhub.E") for p in found):
         config = ClientConfig(name=name, **values)
         found += v.together(where, config)
@@ -152,7 +169,8 @@ class _Clients:
         except Exception as exc:
             if not isinstance(exc, Invalid):
                 exc = Invalid("sessionhub.E001", f" cannot be read: it raised {v.kind(exc)}")
-            self.names_problem = exc.problem("SESSIONHUB", "SESSIONHUB")
+            docs = docs_url("reference/settings", "sessionhub")
+            self.names_problem = exc.problem("SESSIONHUB", docs)
             self.problems.append(self.names_problem)
             return
         if "default" not in clients:
@@ -232,7 +250,7 @@ def client_config(name: str, *, overridden: bool = False) -> ClientConfig:
         raise UnknownClientError(
             f"sessionhub.get({name!r}): there is no client named {name!r}; the configured "
             f"clients are {', '.join(map(repr, names)) or 'none'}. Add it to the SESSIONHUB "
-            "setting, or fix the name."
+            f"setting, or fix the name. {see(UnknownClientError)}"
         )
     config = _current().configs[name]
     if isinstance(config, list):
@@ -242,7 +260,7 @@ def client_config(name: str, *, overridden: bool = False) -> ClientConfig:
 
 
 def _raise(found: list[Problem]) -> None:
-    text = " ".join(f"{message} {hint} ({check_id})" for check_id, message, hint in found)
+    text = " ".join(f"{message} {hint_for(cid, hint)} ({cid})" for cid, message, hint in found)
     raise ImproperlyConfigured(text)
 
 

@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from sessionhub import addresses
 from sessionhub.addresses import Origin
-from sessionhub.errors import OriginNotAllowedError
+from sessionhub.errors import OriginNotAllowedError, see
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -99,17 +99,16 @@ class _Guard:
         if self.anywhere:
             return
         if origin not in self.allowed:
-            raise OriginNotAllowedError(
-                self.refusal(f"a request to {addresses.show(origin)}", origin)
-            )
+            what = f"a request to {addresses.show(origin)}"
+            raise OriginNotAllowedError(self.refusal(what, origin, see(OriginNotAllowedError)))
         if proxy is not None and proxy not in self.allowed and not self._from_env(proxy):
             what = (
                 f"a request to {addresses.show(origin)} through the proxy {addresses.show(proxy)}"
             )
-            raise OriginNotAllowedError(self.refusal(what, proxy))
+            raise OriginNotAllowedError(self.refusal(what, proxy, see(OriginNotAllowedError)))
 
-    def refusal(self, what: str, origin: Origin) -> str:
-        """Why the client refuses ``what``, and the fix if there is one."""
+    def refusal(self, what: str, origin: Origin, more: str = "") -> str:
+        """Why the client refuses ``what``, the fix if there is one, and ``more``."""
         bound = (
             f"its BASE_URL binds it, and its HEADERS, to {addresses.show(self.home)}"
             if self.home is not None
@@ -123,7 +122,8 @@ class _Guard:
             )
         else:
             fix = "Only http:// and https:// origins can be allowed: give the URL's scheme."
-        return f"sessionhub client {self.client!r} refused to send {what}: {bound}. {fix}"
+        refused = f"sessionhub client {self.client!r} refused to send {what}: {bound}. {fix}"
+        return f"{refused} {more}" if more else refused
 
     def _from_env(self, proxy: Origin) -> bool:
         # The operator's own choice, as TRUST_ENV says (aiohttp and httpx read

@@ -28,6 +28,7 @@ from sessionhub.errors import (
     LifespanFinishedError,
     NoRunningLoopError,
     loop_name,
+    see,
 )
 
 __all__ = ["get"]
@@ -108,7 +109,7 @@ def get(name: str | None = None) -> Any:
             f"sessionhub.get({'default' if name is None else name!r}) needs a running event "
             f"loop, and none is running in thread {threading.current_thread().name!r}. Call it "
             "from async code (an async def view, or a coroutine run by asyncio.run()), not "
-            "from a sync view or at import time."
+            f"from a sync view or at import time. {see(NoRunningLoopError)}"
         ) from None
     return _get_slow(_running_loop(), "default" if name is None else name)
 
@@ -124,7 +125,7 @@ def _get_slow(loop: Loop, name: str) -> Any:
             raise LifespanFinishedError(
                 f"sessionhub.get({name!r}) was called on event loop {loop_name(loop)} while it "
                 "winds down, and a client opened now could never be closed. Make upstream "
-                "calls before the loop ends."
+                f"calls before the loop ends. {see(LifespanFinishedError)}"
             )
         stack = overrides.get(name)
         token, factory = stack[-1] if stack else (0, None)

@@ -48,10 +48,9 @@ class Invalid(Exception):
         super().__init__(check_id, text, hint)
         self.check_id, self.text, self.hint = check_id, text, hint
 
-    def problem(self, where: str, option: str) -> Problem:
-        """The problem, with the value's place and the option whose docs to read."""
-        hint = self.hint or f"See the README's settings reference for {option}."
-        return self.check_id, f"{where}{self.text}.", hint
+    def problem(self, where: str, docs: str) -> Problem:
+        """The problem, with the value's place; without a hint of its own, where to read more."""
+        return self.check_id, f"{where}{self.text}.", self.hint or f"See {docs}"
 
 
 def kind(value: object) -> str:
@@ -105,6 +104,7 @@ def seconds(*, none: bool = False, zero: bool = False, most: int = MAX_SECONDS) 
             raise Invalid("sessionhub.E007", text + note)
         return number
 
+    clean.__doc__ = f"A number of seconds {low} and at most {most}{', or None' if none else ''}."
     return clean
 
 
@@ -122,6 +122,7 @@ def count(meaning: str, *, none: bool = False) -> Clean:
             raise Invalid("sessionhub.E007", text)
         return number
 
+    clean.__doc__ = f"A whole number from 0 to {MAX_CONNECTIONS} ({meaning}){', or None' * none}."
     return clean
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from tests.readme import python_block
+from tests.docs import python_block
 from tests.servers import BIN, ROOT, Server, assert_clean, running, server_env
 from tests.upstream import Upstream
 
@@ -51,8 +51,8 @@ def over_websocket(server: Server, url: str) -> Any:
         return json.loads(websocket.recv(timeout=10))
 
 
-def test_the_readme_asgi_py_under_uvicorn(upstream: Upstream, tmp_path: Path) -> None:
-    # The README's asgi.py as written; its myapp.routing is the tests' consumer.
+def test_the_documented_channels_asgi_py_under_uvicorn(upstream: Upstream, tmp_path: Path) -> None:
+    # The documented asgi.py as written; its myapp.routing is the tests' consumer.
     (tmp_path / "readme_channels.py").write_text(
         python_block("ProtocolTypeRouter("), encoding="utf-8"
     )

@@ -14,7 +14,7 @@ import pytest
 from django.test import override_settings
 
 from sessionhub.checks import check_asgi_application
-from tests.readme import python_block
+from tests.docs import python_block
 from tests.servers import BIN, ROOT, assert_clean, running, server_env
 from tests.upstream import Upstream
 
@@ -48,10 +48,19 @@ def test_sentry_and_opentelemetry_middleware_pass_the_lifespan_through(
     assert_clean(log)
 
 
-def test_the_readme_fastapi_host_that_mounts_django(upstream: Upstream, tmp_path: Path) -> None:
-    # The README's example as written, in a module of its own.
+def test_the_documented_fastapi_host_that_mounts_django(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    # The documentation's example as written, in a module of its own.
     (tmp_path / "readme_host.py").write_text(python_block("FastAPI(lifespan="), encoding="utf-8")
-    args = [str(BIN / "uvicorn"), "readme_host:app", "--app-dir", str(tmp_path), "--port", "0"]
+    args = [
+        str(BIN / "uvicorn"),
+        "readme_host:application",
+        "--app-dir",
+        str(tmp_path),
+        "--port",
+        "0",
+    ]
     env = server_env(**ENV, PYTHONPATH=str(ROOT), E2E_QUOTES_URL=upstream.url_for("/echo/"))
     with running(args, ready=UVICORN_READY, env=env) as server:
         quote = get_json(f"{server.base_url}/api/quote")
@@ -74,7 +83,7 @@ def test_the_readme_fastapi_host_that_mounts_django(upstream: Upstream, tmp_path
 
 
 @pytest.mark.parametrize("with_lifespan", [True, False])
-def test_check_deploy_passes_the_readme_host_and_warns_without_its_lifespan(
+def test_check_deploy_passes_the_documented_host_and_warns_without_its_lifespan(
     with_lifespan: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = python_block("FastAPI(lifespan=")
@@ -84,7 +93,7 @@ def test_check_deploy_passes_the_readme_host_and_warns_without_its_lifespan(
     (tmp_path / f"{name}.py").write_text(text, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        with override_settings(ASGI_APPLICATION=f"{name}.app"):
+        with override_settings(ASGI_APPLICATION=f"{name}.application"):
             found = [message.id for message in check_asgi_application(None)]
     finally:
         sys.modules.pop(name, None)

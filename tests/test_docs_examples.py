@@ -1,8 +1,15 @@
-"""The README's test examples, taken from README.md and run by a real pytest as written."""
+"""Every Python block of the documentation (the site and the README), run as written.
+
+The test examples run under a real pytest; the settings in a throwaway
+project that ``manage.py check --deploy`` checks; the rest against a local
+upstream. A block that no test runs fails
+``test_every_python_block_of_the_documentation_is_run_by_a_test``.
+"""
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
 import importlib.util
 import json
@@ -11,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +28,9 @@ import aiohttp
 import pytest
 from django.apps import AppConfig
 from django.http import HttpResponse
-from django.test import RequestFactory, override_settings
+from django.test import AsyncClient, RequestFactory, override_settings
+from django.urls import resolve
+from gunicorn.config import Config
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 
@@ -34,13 +42,13 @@ from sessionhub.lifespans import unregister_lifespan
 from sessionhub.middleware import WSGI_STATE_KEY, LifespanStateMiddleware
 from sessionhub.signals import lifespan_finished, lifespan_started
 from sessionhub.testing import lifespan
-from tests.readme import (
+from sessionhub.views import health
+from sessionhub.workers import UvicornWorker
+from tests.docs import (
     BLOCKS,
-    DESCRIPTION,
-    README,
-    every_python_block,
     files,
     python_block,
+    python_blocks,
     running_echo,
     write_files,
 )
@@ -48,12 +56,12 @@ from tests.servers import ROOT
 from tests.subpytest import run_pytest
 from tests.upstream import Upstream
 
-# The project the examples run against; the README describes its views.
+# The project the test examples run against; docs/guide/testing.md describes its views.
 PROJECT = "tests.readme_project.settings"
 
 
-def readme_examples() -> dict[str, str]:
-    """Every README code block with a test in it, by the file name on its first line."""
+def documented_tests() -> dict[str, str]:
+    """Every code block with a test in it, by the file name on its first line."""
     examples = {}
     for language, text in BLOCKS:
         if language == "python" and re.search(r"^\s*(async )?def test_", text, re.MULTILINE):
@@ -64,7 +72,7 @@ def readme_examples() -> dict[str, str]:
 
 
 def pytest_options() -> dict[str, str]:
-    """The README's pytest settings, for its example project, as ini options."""
+    """The documented pytest settings, for its example project, as ini options."""
     (toml,) = [text for language, text in BLOCKS if language == "toml" and "pytest" in text]
     options = tomllib.loads(toml)["tool"]["pytest"]["ini_options"]
     assert options.pop("DJANGO_SETTINGS_MODULE") == "mysite.settings"
@@ -75,25 +83,24 @@ def count_tests(examples: dict[str, str]) -> int:
     return sum(len(re.findall(r"def test_", text)) for text in examples.values())
 
 
-def test_the_readme_test_examples_pass_in_strict_mode(tmp_path: Path) -> None:
-    examples = readme_examples()
+def test_the_test_examples_pass_in_strict_mode(tmp_path: Path) -> None:
+    examples = documented_tests()
     assert len(examples) >= 4
     outcome = run_pytest(tmp_path, examples, {**pytest_options(), "asyncio_mode": "strict"})
     assert outcome.code == 0, outcome.output
     assert len(outcome.passed()) == count_tests(examples) == len(outcome.results)
 
 
-def test_the_readme_test_examples_pass_in_auto_mode(tmp_path: Path) -> None:
-    # As the README says, except the anyio example: auto mode claims its test too.
-    examples = {k: v for k, v in readme_examples().items() if "anyio" not in v}
+def test_the_test_examples_pass_in_auto_mode(tmp_path: Path) -> None:
+    # As the testing guide says, except the anyio example: auto mode claims its test too.
+    examples = {k: v for k, v in documented_tests().items() if "anyio" not in v}
     outcome = run_pytest(tmp_path, examples, {**pytest_options(), "asyncio_mode": "auto"})
     assert outcome.code == 0, outcome.output
     assert len(outcome.passed()) == count_tests(examples) == len(outcome.results)
 
 
 def test_the_quickstart_logging_example_shows_sessionhub_s_info_lines() -> None:
-    (block,) = re.findall(r"^( *)```python\n(\1LOGGING = .*?)^\1```$", README, re.M | re.S)
-    logging_example = textwrap.dedent(block[1])
+    logging_example = python_block("LOGGING = {")
     script = f"""
 import asyncio
 
@@ -101,6 +108,8 @@ import django
 from django.conf import settings
 
 from sessionhub.testing import lifespan
+from sessionhub.views import health
+from sessionhub.workers import UvicornWorker
 
 {logging_example}
 settings.configure(INSTALLED_APPS=["sessionhub"], LOGGING=LOGGING)
@@ -136,6 +145,7 @@ asyncio.run(main())
 
 # A marker that tells each block apart -> the test that runs it.
 IN_A_PROJECT = "test_the_settings_examples_pass_check_deploy_in_a_project"
+CHANNELS, HOSTS = "tests/test_channels.py", "tests/test_hosts.py"
 QUOTES = 'SESSIONHUB = {\n    "default": {},\n    "quotes"'
 PAYMENTS = 'SESSIONHUB = {\n    "default": {},\n    "payments"'
 RUNS = {
@@ -150,10 +160,15 @@ RUNS = {
     "MIDDLEWARE = [": "test_the_middleware_example_gives_views_the_state",
     "LOGGING = {": "test_the_quickstart_logging_example_shows_sessionhub_s_info_lines",
     "register_lifespan(search_index)": "test_the_register_lifespan_example_enters_and_exits",
-    "# myproject/clients.py": "test_the_factory_example_traces_a_real_request",
-    "# tests/test_": "test_the_readme_test_examples_pass_in_strict_mode",
-    "ProtocolTypeRouter(": "tests/test_channels.py::test_the_readme_asgi_py_under_uvicorn",
-    "FastAPI(lifespan=": "tests/test_hosts.py::test_the_readme_fastapi_host_that_mounts_django",
+    "# mysite/clients.py": "test_the_factory_example_traces_a_real_request",
+    "# tests/test_": "test_the_test_examples_pass_in_strict_mode",
+    "ProtocolTypeRouter(": f"{CHANNELS}::test_the_documented_channels_asgi_py_under_uvicorn",
+    "FastAPI(lifespan=": f"{HOSTS}::test_the_documented_fastapi_host_that_mounts_django",
+    "# settings.py\nINSTALLED_APPS = [..., ": IN_A_PROJECT,
+    'include("sessionhub.urls")': "test_the_urls_example_serves_the_health_view",
+    "worker_class = ": "test_the_gunicorn_config_example_is_one_gunicorn_takes",
+    "async def forecast(": "test_the_module_global_example_breaks_on_a_second_loop",
+    "async def today(": "test_the_session_per_request_example_answers",
     "SentryAsgiMiddleware(": "test_the_middleware_composition_is_lifespan_aware",
     '"type": "aiohttp.client.ClientSession"': "test_the_stats_example_has_the_keys_stats_gives",
 }
@@ -161,8 +176,8 @@ SECRETS = {"QUOTES_TOKEN": "not-a-real-key", "PAYMENTS_KEY": "not-a-real-key"}
 
 
 def test_every_python_block_of_the_documentation_is_run_by_a_test() -> None:
-    blocks = every_python_block(README) + every_python_block(DESCRIPTION)
-    assert len(blocks) >= 20
+    blocks = python_blocks()
+    assert len(blocks) >= 25
     for block in blocks:
         runners = {test for marker, test in RUNS.items() if marker in block}
         assert runners, f"no test runs this block:\n{block}"
@@ -197,18 +212,17 @@ def example_module(tmp_path: Path, name: str, text: str, echo: Upstream) -> Modu
     return module
 
 
-@pytest.mark.parametrize("source", ["README", "DESCRIPTION"])
+@pytest.mark.parametrize("block", python_blocks("async def weather("))
 async def test_the_weather_view_answers_the_upstream_s_json(
-    source: str, tmp_path: Path, echo: Upstream
+    block: str, tmp_path: Path, echo: Upstream
 ) -> None:
-    (block,) = [b for b in every_python_block(globals()[source]) if "def weather(" in b]
     views = example_module(tmp_path, "weather_views", files(block).get("views.py", block), echo)
     response = await views.weather(RequestFactory().get("/"))
     assert json.loads(response.content) == {"method": "GET", "path": "/today"}
 
 
 async def test_the_quote_view_calls_its_base_url(tmp_path: Path, echo: Upstream) -> None:
-    (block,) = [b for b in every_python_block(README) if "async def quote(request)" in b]
+    block = python_block("async def quote(request)")
     views = example_module(tmp_path, "quote_views", block, echo)
     setting = {"default": {}, "quotes": {"BASE_URL": echo.url_for("/v1/")}}
     with override_settings(SESSIONHUB=setting):
@@ -219,7 +233,7 @@ async def test_the_quote_view_calls_its_base_url(tmp_path: Path, echo: Upstream)
 async def test_the_quickstart_receivers_run_in_a_lifespan(
     tmp_path: Path, echo: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (block,) = [b for b in every_python_block(README) if "# myapp/apps.py" in b]
+    block = python_block("# myapp/apps.py")
     write_files(tmp_path, block, **hosts(echo))
     monkeypatch.syspath_prepend(str(tmp_path))
     apps = importlib.import_module("myapp.apps")
@@ -237,7 +251,7 @@ async def test_the_quickstart_receivers_run_in_a_lifespan(
 
 
 def test_the_middleware_example_gives_views_the_state(tmp_path: Path, echo: Upstream) -> None:
-    (block,) = [b for b in every_python_block(README) if "MIDDLEWARE = [" in b]
+    block = python_block("MIDDLEWARE = [")
     parts = files(block)
     assert "sessionhub.middleware.LifespanStateMiddleware" in parts["(before)"]
     views = example_module(tmp_path, "state_views", parts["myapp/views.py"], echo)
@@ -268,7 +282,7 @@ async def test_the_register_lifespan_example_enters_and_exits(
             opened.append("closed")
 
     namespace: dict[str, Any] = {"AppConfig": AppConfig, "SearchIndex": SearchIndex}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs", "exec"), namespace)
     setting = {"default": {}, "search": {"BASE_URL": echo.url_for("/search/")}}
     try:
         namespace["MyAppConfig"].ready(None)
@@ -283,10 +297,8 @@ async def test_the_register_lifespan_example_enters_and_exits(
 async def test_the_factory_example_traces_a_real_request(
     tmp_path: Path, echo: Upstream, caplog: pytest.LogCaptureFixture
 ) -> None:
-    block = python_block("# myproject/clients.py")
-    clients = example_module(
-        tmp_path, "readme_clients", files(block)["myproject/clients.py"], echo
-    )
+    block = python_block("# mysite/clients.py")
+    clients = example_module(tmp_path, "readme_clients", files(block)["mysite/clients.py"], echo)
     setting = {"default": {"FACTORY": "readme_clients.traced_session"}}
     sys.modules["readme_clients"] = clients
     try:
@@ -310,7 +322,7 @@ def test_the_middleware_composition_is_lifespan_aware() -> None:
         "OpenTelemetryMiddleware": OpenTelemetryMiddleware,
         "get_asgi_application": get_asgi_application,
     }
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs", "exec"), namespace)
     assert isinstance(hosting.unwrap(namespace["application"]), LifespanASGIHandler)
     module = ModuleType("readme_composition")
     module.application = namespace["application"]  # type: ignore[attr-defined]
@@ -323,7 +335,7 @@ def test_the_middleware_composition_is_lifespan_aware() -> None:
 
 
 async def test_the_stats_example_has_the_keys_stats_gives() -> None:
-    (block,) = [b for b in every_python_block(README) if '"type": "aiohttp.client' in b]
+    block = python_block('"type": "aiohttp.client')
     example = ast.literal_eval(block)
     sessionhub.get()
     assert example.keys() == sessionhub.stats().keys() == {"default"}
@@ -344,7 +356,7 @@ INSTALLED_APPS = ["django.contrib.contenttypes"]
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 _BEFORE = {"INSTALLED_APPS": INSTALLED_APPS, "MIDDLEWARE": MIDDLEWARE}
 
-exec(Path(os.environ["README_SNIPPET"]).read_text())
+exec(Path(os.environ["DOCS_SNIPPET"]).read_text())
 
 
 def _filled(name):
@@ -359,7 +371,7 @@ MIDDLEWARE = _filled("MIDDLEWARE")
 
 def settings_snippets() -> dict[str, str]:
     """The settings examples, each as a settings module's text."""
-    blocks = every_python_block(README)
+    blocks = python_blocks()
     quickstart = ("INSTALLED_APPS", QUOTES, "MIDDLEWARE", "LOGGING")
     (fragment,) = [b for b in blocks if b.startswith('"payments"')]
     (apps,) = [b for b in blocks if b.startswith("INSTALLED_APPS")]
@@ -370,6 +382,7 @@ def settings_snippets() -> dict[str, str]:
         "settings": apps + next(b for b in blocks if b.startswith(PAYMENTS)),
         # An entry of SESSIONHUB: put in one.
         "allowed origins": apps + f'SESSIONHUB = {{\n"default": {{}},\n{fragment}}}\n',
+        "readme": files(python_block("# settings.py\nINSTALLED_APPS"))["settings.py"],
     }
 
 
@@ -390,7 +403,7 @@ def test_the_settings_examples_pass_check_deploy_in_a_project(
         "PYTHONDEVMODE": "1",
         "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
         "DJANGO_SETTINGS_MODULE": "mysite.settings",
-        "README_SNIPPET": str(tmp_path / "snippet.py"),
+        "DOCS_SNIPPET": str(tmp_path / "snippet.py"),
     }
     command = [sys.executable, "-m", "django", "check", "--deploy", "--tag", "sessionhub"]
     result = subprocess.run(
@@ -409,8 +422,8 @@ def test_the_settings_examples_pass_check_deploy_in_a_project(
 def python_asgi_block() -> str:
     (block,) = [
         b
-        for b in every_python_block(README)
-        if b.startswith("import os") and "application = get_asgi_application()" in b
+        for b in python_blocks("application = get_asgi_application()")
+        if b.startswith("import os")
     ]
     return block
 
@@ -418,9 +431,72 @@ def python_asgi_block() -> str:
 @pytest.mark.parametrize("snippet", list(settings_snippets()))
 async def test_the_settings_examples_build_every_client(snippet: str) -> None:
     namespace: dict[str, Any] = dict(SECRETS)
-    exec(compile(settings_snippets()[snippet], "README.md", "exec"), namespace)
+    exec(compile(settings_snippets()[snippet], "docs", "exec"), namespace)
     if "SESSIONHUB" not in namespace:
         return
     with override_settings(SESSIONHUB=namespace["SESSIONHUB"]):
         clients = [sessionhub.get(name) for name in namespace["SESSIONHUB"]]
     assert len({id(client) for client in clients}) == len(clients)
+
+
+async def test_the_urls_example_serves_the_health_view(tmp_path: Path, echo: Upstream) -> None:
+    urls = example_module(
+        tmp_path, "health_urls", python_block('include("sessionhub.urls")'), echo
+    )
+    sys.modules["health_urls"] = urls
+    try:
+        with override_settings(ROOT_URLCONF="health_urls"):
+            assert resolve("/health/").func is health
+            response = await AsyncClient().get("/health/")
+    finally:
+        del sys.modules["health_urls"]
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_the_gunicorn_config_example_is_one_gunicorn_takes() -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(python_block("# gunicorn.conf.py"), "docs", "exec"), namespace)
+    config = Config()
+    for name, value in namespace.items():
+        if not name.startswith("__"):
+            config.set(name, value)  # an unknown name raises AttributeError
+    assert config.worker_class is UvicornWorker
+    assert config.wsgi_app == "mysite.asgi:application"
+
+
+async def test_the_module_global_example_breaks_on_a_second_loop(
+    tmp_path: Path, echo: Upstream
+) -> None:
+    views = example_module(tmp_path, "global_views", python_block("async def forecast("), echo)
+    request = RequestFactory().get("/")
+    try:
+        # In a thread: each asyncio.run is a loop of its own, as each request
+        # of runserver or of the sync test client is.
+        first = await asyncio.to_thread(asyncio.run, views.forecast(request))
+        assert json.loads(first.content) == {"method": "GET", "path": "/today"}
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            await asyncio.to_thread(asyncio.run, views.forecast(request))
+    finally:
+        _drop(views.session)
+
+
+def _drop(session: aiohttp.ClientSession) -> None:
+    """Close what a session holds for a loop that is closed, which cannot close it.
+
+    It reaches into aiohttp and asyncio: only so that the broken example leaks
+    nothing into the suite, which fails on a leak.
+    """
+    connector: Any = session.connector
+    for protocols in connector._conns.values():
+        for protocol, _ in protocols:
+            transport = protocol.transport
+            transport._sock.close()
+            transport._sock = None
+    connector._conns.clear()
+    connector._closed = True
+
+
+async def test_the_session_per_request_example_answers(tmp_path: Path, echo: Upstream) -> None:
+    views = example_module(tmp_path, "per_request_views", python_block("async def today("), echo)
+    response = await views.today(RequestFactory().get("/"))
+    assert json.loads(response.content) == {"method": "GET", "path": "/today"}

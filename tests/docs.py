@@ -1,4 +1,4 @@
-"""Code blocks of README.md (and DESCRIPTION.md), for the tests that run them as written."""
+"""Code blocks of the documentation (docs/**/*.md and README.md), for the tests that run them."""
 
 from __future__ import annotations
 
@@ -15,25 +15,33 @@ from tests.servers import ROOT
 from tests.threads import loop_thread
 from tests.upstream import Upstream
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-DESCRIPTION = (ROOT / "DESCRIPTION.md").read_text(encoding="utf-8")
+#: Every page of the documentation (the site's and the README), by path.
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    if not {"_build", "_generated"} & set(path.parts)
+}
 
-#: (language, text) of every code block not inside a list item.
-BLOCKS: list[tuple[str, str]] = re.findall(
-    r"^```(\w+)\n(.*?)^```$", README, flags=re.MULTILINE | re.DOTALL
-)
+#: (language, text) of every fenced code block of every page, list items'
+#: included, dedented. Directives (```{toctree}) are not code.
+BLOCKS: list[tuple[str, str]] = [
+    (language, textwrap.dedent(text))
+    for page in PAGES.values()
+    for _, language, text in re.findall(
+        r"^( *)```(\w+)\n(.*?)^\1```$", page, flags=re.MULTILINE | re.DOTALL
+    )
+]
+
+
+def python_blocks(containing: str = "") -> list[str]:
+    """Every Python block that contains ``containing``."""
+    return [text for lang, text in BLOCKS if lang == "python" and containing in text]
 
 
 def python_block(containing: str) -> str:
-    """The one Python block of the README that contains ``containing``."""
-    (found,) = [text for lang, text in BLOCKS if lang == "python" and containing in text]
+    """The one Python block that contains ``containing``."""
+    (found,) = python_blocks(containing)
     return found
-
-
-def every_python_block(text: str) -> list[str]:
-    """Every Python block of ``text``, list items' included, dedented."""
-    found = re.findall(r"^( *)```python\n(.*?)^\1```$", text, flags=re.MULTILINE | re.DOTALL)
-    return [textwrap.dedent(block) for _, block in found]
 
 
 def files(block: str) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""The documentation site: Sphinx sources, the generated references, the pictures."""
