@@ -84,6 +84,7 @@ def _load_rows(factor: str) -> list[Row]:
         (where, "goodput (of capacity)", goodput),
         (where, "p50 / p99 of 200s", lambda r: _pair(_load(r, factor)["ok"])),
         (where, "statuses", lambda r: _counts(_load(r, factor)["statuses"])),
+        (where, "health checks", lambda r: _counts(_load(r, factor)["health"]["statuses"])),
     ]
 
 

@@ -68,7 +68,8 @@ async def open_loop(url: str, rate: float, seconds: float, timeout: float) -> li
 async def closed_loop(url: str, clients: int, seconds: float, timeout: float) -> list[Answer]:
     """``clients`` users, each sending its next request when the last one is answered.
 
-    Each keeps its connection alive between requests, as a load balancer does.
+    Each keeps its connection alive between requests, as a load balancer does,
+    and waits 1 s before trying again after an answer other than 200.
     """
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -77,7 +78,9 @@ async def closed_loop(url: str, clients: int, seconds: float, timeout: float) ->
 
         async def user() -> None:
             while time.monotonic() - start < seconds:
-                answers.append(await _one(session, url, timeout, start))
+                answers.append(answer := await _one(session, url, timeout, start))
+                if answer.status != "200":
+                    await asyncio.sleep(1)
 
         async with asyncio.timeout(seconds + timeout + 30):
             await asyncio.gather(*(user() for _ in range(clients)))
