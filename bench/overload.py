@@ -22,7 +22,6 @@ runs on 127.0.0.1; every request and every loop is bounded in time.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import json
 import os
@@ -34,10 +33,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import overload_report, overload_variants, traffic
+from bench import loops, overload_report, overload_variants, traffic
 from bench.processes import ROOT, Child, Cores, spawn, wait_ready
 
 __all__ = ["main"]
@@ -134,17 +134,20 @@ def serving(variant: str, scenario: str, upstream: list[str]) -> Iterator[Target
         log_dir=logs,
     ) as up:
         port = int(up.wait_for(r"listening on (\d+)").group(1))
+        variant_of = overload_variants.VARIANTS[variant]
         env = {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": "bench.overload_settings",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "GUNICORN_BIND": "127.0.0.1:0",
             "WEB_CONCURRENCY": "1",
             "GUNICORN_MAX_REQUESTS": "0",
             "DEMO_UPSTREAM_URL": f"http://127.0.0.1:{port}/",
             "DEMO_UPSTREAM_TIMEOUT": str(TIMEOUT),
-            **overload_variants.VARIANTS[variant].env,
+            **variant_of.env,
         }
         args = [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"]
+        if variant_of.worker:
+            args += ["--worker-class", variant_of.worker]
         with spawn(name, args, core=cores.server, cores=cores, log_dir=logs, env=env) as child:
             bound = int(child.wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1))
             worker = int(child.wait_for(r"Booting worker with pid: (\d+)").group(1))
@@ -172,7 +175,7 @@ def idle(target: Target) -> dict[str, Any]:
             "worker_fds_while_held": fds,
         }
 
-    return asyncio.run(measure())
+    return loops.run(measure)
 
 
 def slow(target: Target) -> dict[str, Any]:
@@ -183,7 +186,7 @@ def slow(target: Target) -> dict[str, Any]:
             answers = await traffic.closed_loop(target.base + "/", 200, 15, 3 * TIMEOUT)
         return describe(answers) | {"health": describe(health)}
 
-    return asyncio.run(measure())
+    return loops.run(measure)
 
 
 def hung(target: Target, ramp: float) -> dict[str, Any]:
@@ -198,7 +201,7 @@ def hung(target: Target, ramp: float) -> dict[str, Any]:
                 answers = await traffic.open_loop(target.base + "/", 1e9, count / 1e9, 60)
         return describe(answers) | {"health": describe(health)}
 
-    return asyncio.run(measure())
+    return loops.run(measure)
 
 
 def overload(target: Target, seconds: float) -> dict[str, Any]:
@@ -213,7 +216,7 @@ def overload(target: Target, seconds: float) -> dict[str, Any]:
             window = [a for a in answers if a.sent >= 5]
             return describe(window, seconds - 5) | {"health": describe(health)}
 
-        loads[f"{factor:g}"] = {"offered_rps": rate} | asyncio.run(measure(rate))
+        loads[f"{factor:g}"] = {"offered_rps": rate} | loops.run(partial(measure, rate))
     return {"capacity_rps": CAPACITY, "loads": loads}
 
 

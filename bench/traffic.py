@@ -30,8 +30,11 @@ class Answer:
 async def _one(session: aiohttp.ClientSession, url: str, timeout: float, start: float) -> Answer:
     sent = time.monotonic()
     retry_after = None
+    # What the proxy in front of a worker would add (deploy/nginx.conf).
+    headers = {"X-Request-Start": f"t={time.time():.3f}"}
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        timing = aiohttp.ClientTimeout(total=timeout)
+        async with session.get(url, timeout=timing, headers=headers) as response:
             await response.read()
             status = str(response.status)
             retry_after = response.headers.get("Retry-After")

@@ -298,6 +298,21 @@ def drain_seconds() -> float:
     return _shutdown_value("SESSIONHUB_DRAIN_SECONDS")
 
 
+MAX_REQUESTS_IN_FLIGHT = 1000
+
+
+def max_requests_in_flight() -> int:
+    """``SESSIONHUB_MAX_REQUESTS_IN_FLIGHT``: HTTP requests one worker of
+    ``sessionhub.workers.UvicornWorker`` holds at once; past it, it answers 503 (0: no bound)."""
+    value = getattr(settings, "SESSIONHUB_MAX_REQUESTS_IN_FLIGHT", MAX_REQUESTS_IN_FLIGHT)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+        raise ImproperlyConfigured(
+            "SESSIONHUB_MAX_REQUESTS_IN_FLIGHT must be a whole number from 0 (no bound) to "
+            f"1000000, not {value!r}."
+        )
+    return value
+
+
 def health_details() -> bool:
     """``SESSIONHUB_HEALTH_DETAILS``: whether the health view adds the pid and ``stats()``.
 

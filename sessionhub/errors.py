@@ -8,6 +8,7 @@ __all__ = [
     "NoLifespanStateError",
     "NoRunningLoopError",
     "OriginNotAllowedError",
+    "PoolOverloadedError",
     "SessionhubError",
     "UnknownClientError",
 ]
@@ -43,3 +44,16 @@ class OriginNotAllowedError(SessionhubError):
 
 class NoLifespanStateError(SessionhubError):
     """A view read ``request.state`` on a request that came with no lifespan state."""
+
+
+class PoolOverloadedError(SessionhubError):
+    """An upstream call was refused at once: its client's pool could not give it a
+    connection in time to answer within the client's ``TIMEOUT``.
+
+    ``retry_after`` is how many seconds to suggest to the caller (``Retry-After``);
+    ``sessionhub.admission.OverloadMiddleware`` answers 503 with it.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

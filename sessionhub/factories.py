@@ -9,12 +9,13 @@ returns, through ``aclose()`` or ``close()``.
 from __future__ import annotations
 
 import http.cookiejar
+import math
 import ssl
 from typing import TYPE_CHECKING
 
 import aiohttp
 
-from sessionhub import origins
+from sessionhub import origins, tracing
 from sessionhub.conf import ClientConfig
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
     options = dict(config.options)
     for key, ours in origins.aiohttp_options(config).items():
         options[key] = [*ours, *options.get(key, ())]
+    traced = tracing.Aiohttp(config)  # counts the pool for stats() and OpenTelemetry
+    options["trace_configs"] = [traced.trace_config, *options.get("trace_configs", ())]
     connector = aiohttp.TCPConnector(
         limit=config.limit,
         limit_per_host=config.limit_per_host,
@@ -39,6 +42,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
         ttl_dns_cache=config.ttl_dns_cache,
         use_dns_cache=config.ttl_dns_cache != 0,
         ssl=_ssl(config),
+        socket_factory=traced.socket,
     )
     return aiohttp.ClientSession(
         base_url=config.base_url,
@@ -47,6 +51,8 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
             total=config.timeout,
             sock_connect=config.connect_timeout,
             sock_read=config.read_timeout,
+            # TIMEOUT to the millisecond: aiohttp would round 5 s or more up to a whole second.
+            ceil_threshold=math.inf,
         ),
         connector=connector,
         # A session is shared by every request a worker serves: a cookie set
@@ -71,6 +77,7 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
 
     options = dict(config.options)
     hooks = origins.httpx_event_hooks(config)
+    hooks["request"].append(tracing.Httpx(config).hook)  # counts the pool, as for aiohttp
     if config.raise_for_status:
         hooks["response"].append(_raise_for_status)
     for kind, given in options.pop("event_hooks", {}).items():

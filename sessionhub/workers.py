@@ -16,9 +16,9 @@ none of uvicorn-worker's code. On SIGTERM the worker
    ``SESSIONHUB_SHUTDOWN_TIMEOUT``, then the clients closed within
    ``SESSIONHUB_CLOSE_TIMEOUT``.
 
-It also bounds concurrent connections by gunicorn's ``worker_connections``
-(uvicorn's ``limit_concurrency``), so that overload is shed with 503s instead
-of queueing without limit.
+It bounds the HTTP requests in flight, not connections (``sessionhub.admission``;
+gunicorn's ``worker_connections`` is not passed on to uvicorn, which would count
+idle connections), and closes connections that send no request (``sessionhub.idle``).
 
 Where those settings do not fit in ``graceful_timeout``, the worker scales
 them down to fit, and says so once.
@@ -39,7 +39,7 @@ from typing import Any
 from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
-from sessionhub import conf, lifecycle
+from sessionhub import admission, conf, idle, lifecycle
 
 __all__ = ["Budget", "UvicornWorker", "plan"]
 
@@ -121,13 +121,10 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
                 os.getpid(),
             )
         self.config.timeout_graceful_shutdown = budget.requests
-        # uvicorn-worker passes gunicorn's backlog on to uvicorn, but not
-        # worker_connections: make it uvicorn's bound on concurrent
-        # connections, past which uvicorn answers 503 at once (0: no bound).
-        if self.config.limit_concurrency is None and self.cfg.worker_connections:
-            self.config.limit_concurrency = self.cfg.worker_connections
+        # Overload (README): requests in flight are bounded, not connections.
+        idle.bound(self.config, self.cfg.keepalive)
         lifecycle.fit_shutdown(budget.shutdown, budget.close)
-        self.wsgi = _Draining(self.wsgi, budget.drain)  # type: ignore[has-type]
+        self.wsgi = _Draining(admission.wrap(self.wsgi), budget.drain)  # type: ignore[has-type]
 
 
 _ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
