@@ -33,15 +33,14 @@ def stats() -> dict[str, dict[str, Any]]:
 
 def _describe(client: Any) -> dict[str, Any]:
     described: dict[str, Any] = {"type": type_name(client)}
+    pool = tracing.pool_of(client)
     if isinstance(client, aiohttp.ClientSession):
         described["closed"] = client.closed
-        if client.connector is not None:
-            described.update(
-                limit=client.connector.limit, limit_per_host=client.connector.limit_per_host
-            )
+        limits = client.connector or pool  # a closed session has no connector
+        if limits is not None:
+            described.update(limit=limits.limit, limit_per_host=limits.limit_per_host)
     elif isinstance(getattr(client, "is_closed", None), bool):  # httpx
         described["closed"] = client.is_closed
-    pool = tracing.pool_of(client)
     if pool is None:
         return described
     pool.sweep()

@@ -21,8 +21,10 @@ import pytest
 from django.test import override_settings
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sessionhub import closing, lifecycle
+from sessionhub.admission import Admission
 from sessionhub.asgi import LifespanASGIHandler
 from sessionhub.workers import MARGIN, REQUESTS_AT_LEAST, UvicornWorker, plan
 from tests.helpers import open_sessions
@@ -250,14 +252,20 @@ def test_without_a_drain_sigterm_stops_the_worker_at_once(
     assert time.monotonic() - begun[0] < 5
 
 
-def test_worker_connections_bound_uvicorns_concurrency_unless_zero(
+def test_the_worker_bounds_requests_in_flight_not_connections(
     worker_factory: Callable[[int], UvicornWorker],
 ) -> None:
     worker = worker_factory(30)
-    worker.cfg.set("worker_connections", 64)
+    worker.cfg.set("worker_connections", 64)  # not passed on: uvicorn counts idle ones
+    worker.cfg.set("keepalive", 3)
     worker.load_wsgi()
-    assert worker.config.limit_concurrency == 64
-    unbounded = worker_factory(30)
-    unbounded.cfg.set("worker_connections", 0)
-    unbounded.load_wsgi()
-    assert unbounded.config.limit_concurrency is None
+    assert worker.config.limit_concurrency is None
+    door = worker.wsgi.app
+    assert isinstance(door, Admission) and door.limit == 1000
+    assert isinstance(door.app, LifespanASGIHandler)
+    # A connection gets as long to send its first request as its next one.
+    assert issubclass(worker.config.http, HttpToolsProtocol)
+    with override_settings(SESSIONHUB_MAX_REQUESTS_IN_FLIGHT=0):
+        unbounded = worker_factory(30)
+        unbounded.load_wsgi()
+    assert isinstance(unbounded.wsgi.app, LifespanASGIHandler)
