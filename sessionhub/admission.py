@@ -46,6 +46,8 @@ RETRY_AFTER = 1
 # and refusing the next ones is what lets the loop catch up.
 TICK = 0.1
 MAX_WAIT = 0.5
+# No request waits an hour for a worker: a stamp that old is another clock's.
+IMPLAUSIBLE = 3600.0
 _FULL = b"Service Unavailable: this server is handling all the requests it can; retry later.\n"
 
 
@@ -74,8 +76,9 @@ class Admission:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if self._loop is None:
-            self._tick(asyncio.get_running_loop(), 0.0)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._tick(loop, 0.0)
         full = self.in_flight >= self.limit or max(self.lag, _waited(scope)) > MAX_WAIT
         if full and not self._is_health(scope):
             self.refused += 1
@@ -87,7 +90,10 @@ class Admission:
             self.in_flight -= 1
 
     def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
-        # Runs for as long as the loop does; a loop's pending timers end with it.
+        # Runs for as long as its loop does (a loop's pending timers end with
+        # it), or until another loop calls this application.
+        if due and loop is not self._loop:
+            return
         # Not loop.time(): uvloop's is the time its current iteration began.
         now = time.monotonic()
         self.lag = max(now - due, 0.0) if due else 0.0
@@ -107,7 +113,12 @@ class Admission:
 
 
 def _waited(scope: Any) -> float:
-    """Seconds since the proxy received the request, from ``X-Request-Start`` (0: unknown)."""
+    """Seconds since the proxy received the request, from ``X-Request-Start`` (0: unknown).
+
+    The proxy's clock must agree with this host's (the same host or pod, or
+    NTP). A stamp from the future, or from over ``IMPLAUSIBLE`` seconds ago,
+    is another clock's: unknown.
+    """
     for name, value in scope["headers"]:
         if name == b"x-request-start":
             try:
@@ -117,7 +128,8 @@ def _waited(scope: Any) -> float:
             # nginx gives seconds; others milliseconds or microseconds.
             while stamp > 1e11:
                 stamp /= 1000
-            return time.time() - stamp
+            waited = time.time() - stamp
+            return waited if 0 < waited < IMPLAUSIBLE else 0.0
     return 0.0
 
 

@@ -136,13 +136,16 @@ class Pool:
             self.all.release(at, ctx.held)
             ctx.held = None
 
-    def finished(self, ctx: SimpleNamespace, status: int | None, error: str | None) -> None:
-        """A request ended, with a response's ``status`` or an ``error`` type."""
+    def finished(
+        self, ctx: SimpleNamespace, status: int | None, error: BaseException | None = None
+    ) -> None:
+        """A request ended, with a response's ``status`` or an ``error``."""
         at = now()
         self.released(ctx, at)
-        if error is not None and error != "PoolOverloadedError":
-            self.failed += 1
-        telemetry.finished(ctx.origin.attributes, at - ctx.started, ctx.method, status, error)
+        if error is not None and not isinstance(error, shedding.PoolOverloadedError):
+            self.failed += 1  # a refused one is counted as shed
+        kind = None if error is None else type(error).__qualname__
+        telemetry.finished(ctx.origin.attributes, at - ctx.started, ctx.method, status, kind)
 
     def connection_opened(self, origin: Origin) -> float:
         """A connection to ``origin`` opened; return when (the time to pass to closed)."""

@@ -50,8 +50,12 @@ class _Instruments:
         meter = (provider or otel.get_meter_provider()).get_meter("sessionhub")
 
         def histogram(name: str, description: str) -> Any:
-            advice = {"explicit_bucket_boundaries_advisory": BUCKETS}
-            return meter.create_histogram(name, unit="s", description=description, **advice)
+            try:
+                return meter.create_histogram(
+                    name, "s", description, explicit_bucket_boundaries_advisory=BUCKETS
+                )
+            except TypeError:  # the API before 1.30 takes no advice
+                return meter.create_histogram(name, "s", description)
 
         self.duration = histogram(
             "http.client.request.duration", "Duration of HTTP client requests."

@@ -84,12 +84,12 @@ class Aiohttp:
 
     async def _end(self, session: Any, ctx: SimpleNamespace, params: Any) -> None:
         _request.set(None)
-        self.pool.finished(ctx, params.response.status, None)
+        self.pool.finished(ctx, params.response.status)
 
     async def _failed(self, session: Any, ctx: SimpleNamespace, params: Any) -> None:
         _request.set(None)
         self.pool.dequeued(ctx)
-        self.pool.finished(ctx, None, type(params.exception).__qualname__)
+        self.pool.finished(ctx, None, params.exception)
 
 
 class _Trace(aiohttp.TraceConfig):
@@ -162,10 +162,10 @@ def _httpx_event(pool: Pool, ctx: SimpleNamespace, event: str, info: dict[str, A
     elif step == "receive_response_headers.complete":
         answer = info["return_value"]
         ctx.done = True
-        pool.finished(ctx, answer[1] if layer == "http11" else answer[0], None)
+        pool.finished(ctx, answer[1] if layer == "http11" else answer[0])
     elif step.endswith(".failed"):
         ctx.done = True
-        pool.finished(ctx, None, type(info["exception"]).__qualname__)
+        pool.finished(ctx, None, info["exception"])
 
 
 def pool_of(client: Any) -> Pool | None:

@@ -105,6 +105,8 @@ async def test_other_scopes_pass_whatever_the_load() -> None:
         (lambda now: f"{(now - 5) * 1_000_000:.0f}", 503),  # microseconds
         (lambda now: f"t={now:.3f}", 200),  # just now
         (lambda now: "t=yesterday", 200),  # unreadable: unknown
+        (lambda now: f"t={now + 30:.3f}", 200),  # from the future: another clock
+        (lambda now: f"t={now - 7200:.3f}", 200),  # two hours ago: another clock
     ],
 )
 async def test_a_request_that_waited_too_long_to_start_is_refused(stamp: Any, status: int) -> None:
@@ -125,6 +127,16 @@ async def test_a_late_loop_refuses_requests_until_it_catches_up() -> None:
         while door.lag > MAX_WAIT:
             await asyncio.sleep(0.01)
     assert (late[0], (await call(door))[0]) == (503, 200)
+
+
+def test_the_lateness_is_that_of_the_loop_the_application_runs_on_now() -> None:
+    door = Admission(Inner(), limit=10)
+    with asyncio.Runner() as first, asyncio.Runner() as second:
+        assert first.run(call(door))[0] == 200
+        assert second.run(call(door))[0] == 200  # now served on the second loop
+        time.sleep(MAX_WAIT + 0.2)
+        first.run(asyncio.sleep(0.01))  # the first loop's tick runs, very late ...
+        assert door.lag < MAX_WAIT  # ... and is no longer this application's
 
 
 def test_the_bound_comes_from_the_setting_and_zero_means_none() -> None:

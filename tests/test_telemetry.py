@@ -118,3 +118,39 @@ async def test_without_the_api_nothing_is_recorded_and_nothing_fails(
     finally:
         monkeypatch.undo()
         telemetry.use()
+
+
+class OldMeterProvider:
+    """An SDK meter provider as OpenTelemetry's API before 1.30 offers it: no bucket advice."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        self.provider = provider
+
+    def get_meter(self, name: str) -> Any:
+        meter = self.provider.get_meter(name)
+
+        class OldMeter:
+            def create_histogram(self, name: str, unit: str = "", description: str = "") -> Any:
+                return meter.create_histogram(name, unit, description)
+
+            def create_observable_up_down_counter(self, *args: Any, **kwargs: Any) -> Any:
+                return meter.create_observable_up_down_counter(*args, **kwargs)
+
+        return OldMeter()
+
+
+async def test_an_api_without_bucket_advice_records_with_the_sdk_s_buckets(
+    upstream: Upstream,
+) -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    telemetry.use(OldMeterProvider(provider))
+    try:
+        session = sessionhub.get()
+        await fetch_json(session, upstream.url)
+        (requests,) = points(reader)["http.client.request.duration"]
+    finally:
+        telemetry.use()
+        provider.shutdown()
+    assert requests.count == 1
+    assert tuple(requests.explicit_bounds) != telemetry.BUCKETS
