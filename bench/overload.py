@@ -1,240 +1,290 @@
-"""``python -m bench.overload``: one gunicorn worker, a hung upstream, N requests at once.
+"""``python -m bench.overload``: what one gunicorn worker does when more is asked of it.
 
-The reference deployment (``deploy/gunicorn.conf.py``, one worker) serves the
-demo view, whose upstream accepts connections and never answers, so every
-request ends in the client's ``TIMEOUT``. N requests arrive at once, on N
-connections. Measured per run: latency (p50, p99), the share of requests
-answered within ``TIMEOUT`` + 1 s, the statuses (503: shed by the bound), the
-worker's peak RSS and its RSS once the load is over, and a health check sent
-every 0.5 s during the load. Run "before" (``GUNICORN_WORKER_CONNECTIONS=0``:
-no bound) and "after" (the bound at its default, or ``--limit``). Everything
-runs on 127.0.0.1; every request and every run is bounded in time.
+The reference deployment (``deploy/gunicorn.conf.py``, one worker, the
+project's demo view, ``TIMEOUT`` 10 s) in four scenarios:
+
+- ``idle``: 1,000 TCP connections held open that never send a byte (any the
+  server closes are opened again), while requests and health checks arrive;
+- ``slow``: an upstream that answers in 1 s, 200 users (4x the pool of 50 per
+  host) each sending its next request when the last is answered;
+- ``hung``: an upstream that never answers, 3,000 requests over 5 s, and the
+  same at once (``hung-burst``);
+- ``overload``: an upstream that serves 50 requests at once in 1 s each (50
+  requests/s), offered 0.5x, 1x, 2x and 5x that on new connections.
+
+Each runs once per variant (``bench.overload_variants``): ``before`` is the
+mechanism sessionhub shipped until now, ``after`` the one it ships. Results go
+to ``bench/results/overload.json`` (a run replaces the entries of the variants
+it ran) and are drawn into ``overload.md`` and ``overload.png``. Everything
+runs on 127.0.0.1; every request and every loop is bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import collections
+import datetime
 import json
 import os
-import queue
-import runpy
 import secrets
-import statistics
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from bench import loops, overload_report, overload_variants, traffic
 from bench.processes import ROOT, Child, Cores, spawn, wait_ready
 
 __all__ = ["main"]
 
 RESULTS = ROOT / "bench" / "results"
+SCENARIOS = ("idle", "slow", "hung", "hung-burst", "overload")
+TIMEOUT = 10.0
+# The overload scenario's upstream: 50 at once, 1 s each.
+CAPACITY = 50.0
+LOADS = (0.5, 1.0, 2.0, 5.0)
 
 
-@dataclass
-class Outcome:
-    """What one run measured."""
+@dataclass(frozen=True)
+class Target:
+    """The server under test."""
 
-    mode: str
-    worker_connections: str
-    requests: int
-    timeout_s: float
-    ramp_s: float
-    p50_s: float
-    p99_s: float
-    max_s: float
-    within_timeout_share: float
-    statuses: dict[str, int]
-    rss_before_mib: float
-    rss_peak_mib: float
-    rss_after_mib: float
-    health_statuses: dict[str, int] = field(default_factory=dict)
-    health_p50_s: float = 0.0
-    health_max_s: float = 0.0
-    wall_s: float = 0.0
+    base: str
+    port: int
+    worker: int
+    child: Child
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the scenario before and after the bound; print and write the results."""
+    """Run the scenarios for each variant asked for; write and draw the results."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=3000, help="concurrent requests (N)")
-    parser.add_argument("--timeout", type=float, default=10, help="the demo client's TIMEOUT")
     parser.add_argument(
-        "--ramp", type=float, default=0, help="seconds over which the requests start (0: at once)"
+        "--variant",
+        action="append",
+        choices=list(overload_variants.VARIANTS),
+        help="run this variant (repeatable; default: after)",
     )
-    parser.add_argument(
-        "--limit", default="", help="GUNICORN_WORKER_CONNECTIONS after (default: the conf's)"
-    )
-    parser.add_argument("--only", choices=["before", "after"], help="run one mode only")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="(repeatable)")
+    parser.add_argument("--seconds", type=float, default=20, help="per offered load")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--render", action="store_true", help="only draw the results again")
     args = parser.parse_args(argv)
-    modes = [("before", "0"), ("after", args.limit)]
-    outcomes = [
-        run(mode, limit, args.requests, args.timeout, args.ramp)
-        for mode, limit in modes
-        if args.only in (None, mode)
-    ]
-    print(table(outcomes))
-    args.output.mkdir(parents=True, exist_ok=True)
-    stem = "overload-ramp" if args.ramp else "overload-burst"
-    (args.output / f"{stem}.json").write_text(
-        json.dumps([asdict(o) for o in outcomes], indent=2) + "\n"
-    )
-    (args.output / f"{stem}.md").write_text(table(outcomes) + "\n")
+    path = args.output / "overload.json"
+    stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    if not args.render:
+        args.output.mkdir(parents=True, exist_ok=True)
+        for name in args.variant or ["after"]:
+            results = {
+                scenario: run(name, scenario, args.seconds)
+                for scenario in args.scenario or SCENARIOS
+            }
+            entry = stored["runs"].setdefault(name, {"scenarios": {}})
+            entry["scenarios"].update(results)
+            entry.update(_provenance())
+            path.write_text(json.dumps(stored, indent=1) + "\n")
+    overload_report.write(stored, args.output)
+    print((args.output / "overload.md").read_text())
     return 0
 
 
-def run(mode: str, limit: str, requests: int, timeout: float, ramp: float) -> Outcome:
-    """One run: start the hung upstream and gunicorn, send the load, stop both."""
+def run(variant: str, scenario: str, seconds: float) -> dict[str, Any]:
+    """One scenario against one variant; what it measured."""
+    print(f"{variant}: {scenario} ...", file=sys.stderr, flush=True)
+    upstream = {
+        "idle": [],
+        "slow": ["--delay", "1"],
+        "hung": ["--hang"],
+        "hung-burst": ["--hang"],
+        "overload": ["--delay", "1", "--concurrency", str(int(CAPACITY))],
+    }[scenario]
+    started = time.monotonic()
+    with serving(variant, scenario, upstream) as target, Sampler(target.worker) as memory:
+        measure: Callable[[Target], dict[str, Any]] = {
+            "idle": idle,
+            "slow": slow,
+            "hung": lambda t: hung(t, ramp=5),
+            "hung-burst": lambda t: hung(t, ramp=0),
+            "overload": lambda t: overload(t, seconds),
+        }[scenario]
+        result = measure(target)
+        target.child.check_alive()
+    result.update(rss_mib=memory.summary(), wall_s=round(time.monotonic() - started, 1))
+    return result
+
+
+@contextmanager
+def serving(variant: str, scenario: str, upstream: list[str]) -> Iterator[Target]:
+    """The upstream, then one gunicorn worker of the reference deployment in front of it."""
     cores = Cores.detect()
-    if cores.load is not None:  # the load and the upstream on the other core
+    if cores.load is not None:  # this process and the upstream on the other core
         os.sched_setaffinity(0, {cores.load})
     logs = RESULTS / "tmp" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with hung_upstream() as upstream_port:
+    name = f"overload-{variant}-{scenario}"
+    with spawn(
+        f"{name}-upstream",
+        ["python", "-m", "bench.slow_upstream", *upstream],
+        core=cores.load,
+        cores=cores,
+        log_dir=logs,
+    ) as up:
+        port = int(up.wait_for(r"listening on (\d+)").group(1))
+        variant_of = overload_variants.VARIANTS[variant]
         env = {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": "bench.overload_settings",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "GUNICORN_BIND": "127.0.0.1:0",
             "WEB_CONCURRENCY": "1",
             "GUNICORN_MAX_REQUESTS": "0",
-            "DEMO_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}/hang",
-            "DEMO_UPSTREAM_TIMEOUT": str(timeout),
+            "DEMO_UPSTREAM_URL": f"http://127.0.0.1:{port}/",
+            "DEMO_UPSTREAM_TIMEOUT": str(TIMEOUT),
+            **variant_of.env,
         }
-        if limit:
-            env["GUNICORN_WORKER_CONNECTIONS"] = limit
         args = [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"]
-        with spawn(f"overload-{mode}", args, core=cores.server, cores=cores, log_dir=logs,
-                   env=env) as child:  # fmt: skip
-            port = int(child.wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1))
+        if variant_of.worker:
+            args += ["--worker-class", variant_of.worker]
+        with spawn(name, args, core=cores.server, cores=cores, log_dir=logs, env=env) as child:
+            bound = int(child.wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1))
             worker = int(child.wait_for(r"Booting worker with pid: (\d+)").group(1))
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{bound}"
             wait_ready(child, f"{base}/health/")
-            bound = worker_connections(env)
-            print(f"{mode}: {requests} requests, worker_connections={bound}", file=sys.stderr)
-            return measure(mode, bound, base, worker, requests, timeout, ramp, child)
+            yield Target(base, bound, worker, child)
 
 
-def worker_connections(env: dict[str, str]) -> str:
-    """The bound deploy/gunicorn.conf.py gives a worker under ``env`` (0: none)."""
-    saved = dict(os.environ)
-    try:
-        os.environ.update(env)
-        conf = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return str(conf["worker_connections"])
+def idle(target: Target) -> dict[str, Any]:
+    """Requests and health checks before and while 1,000 idle connections are held open."""
+    url = target.base + "/"
+
+    async def measure() -> dict[str, Any]:
+        async with traffic.health_checks(target.base + "/health/") as before_health:
+            before = await traffic.open_loop(url, 20, 5, TIMEOUT + 30)
+        async with traffic.idle_sockets("127.0.0.1", target.port, 1000) as seen:
+            fds = open_fds(target.worker)
+            async with traffic.health_checks(target.base + "/health/") as during_health:
+                during = await traffic.open_loop(url, 20, 10, TIMEOUT + 30)
+        return {
+            "baseline": describe(before) | {"health": describe(before_health)},
+            "held": describe(during) | {"health": describe(during_health)},
+            "idle_opened": seen.opened,
+            "idle_closed_by_server": seen.closed_by_server,
+            "worker_fds_while_held": fds,
+        }
+
+    return loops.run(measure)
 
 
-def measure(
-    mode: str,
-    bound: str,
-    base: str,
-    worker: int,
-    requests: int,
-    timeout: float,
-    ramp: float,
-    child: Child,
-) -> Outcome:
-    """Send the load and sample the worker's memory and health meanwhile."""
-    rss_before = rss_mib(worker)
-    peak = [rss_before]
-    done = threading.Event()
+def slow(target: Target) -> dict[str, Any]:
+    """200 users, each with one keep-alive connection, for 15 s, against a 1 s upstream."""
 
-    def sample() -> None:
-        while not done.wait(0.05):
-            peak[0] = max(peak[0], rss_mib(worker))
+    async def measure() -> dict[str, Any]:
+        async with traffic.health_checks(target.base + "/health/") as health:
+            answers = await traffic.closed_loop(target.base + "/", 200, 15, 3 * TIMEOUT)
+        return describe(answers) | {"health": describe(health)}
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.monotonic()
-    try:
-        latencies, statuses, health = asyncio.run(load(base, requests, timeout, ramp))
-    finally:
-        done.set()
-        sampler.join()
-    wall = time.monotonic() - started
-    child.check_alive()
-    # Memory a moment after the load: what the worker kept.
-    time.sleep(2)
-    rss_after = rss_mib(worker)
-    ordered = sorted(latencies)
-    health_latencies = [seconds for _, seconds in health]
-    return Outcome(
-        mode=mode,
-        worker_connections=bound,
-        requests=requests,
-        timeout_s=timeout,
-        ramp_s=ramp,
-        p50_s=round(statistics.median(ordered), 3),
-        p99_s=round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
-        max_s=round(ordered[-1], 3),
-        within_timeout_share=round(sum(s <= timeout + 1 for s in ordered) / len(ordered), 4),
-        statuses=dict(statuses.most_common()),
-        rss_before_mib=round(rss_before, 1),
-        rss_peak_mib=round(peak[0], 1),
-        rss_after_mib=round(rss_after, 1),
-        health_statuses=dict(collections.Counter(status for status, _ in health).most_common()),
-        health_p50_s=round(statistics.median(health_latencies), 3) if health else 0.0,
-        health_max_s=round(max(health_latencies), 3) if health else 0.0,
-        wall_s=round(wall, 1),
-    )
+    return loops.run(measure)
 
 
-async def load(
-    base: str, requests: int, timeout: float, ramp: float
-) -> tuple[list[float], collections.Counter[str], list[tuple[str, float]]]:
-    """N GETs at once, each on its own connection and bounded in time; health checks aside."""
-    bound = 3 * timeout + 30  # a request that takes longer counts as a client timeout
-    statuses: collections.Counter[str] = collections.Counter()
-    latencies: list[float] = []
-    health: list[tuple[str, float]] = []
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as client:
+def hung(target: Target, ramp: float) -> dict[str, Any]:
+    """3,000 requests over ``ramp`` seconds (0: at once) to a view whose upstream never answers."""
+    count = 3000
 
-        async def one(url: str, seconds: float) -> tuple[str, float]:
-            started = time.monotonic()
-            try:
-                async with client.get(url, timeout=aiohttp.ClientTimeout(total=seconds)) as r:
-                    await r.read()
-                    status = str(r.status)
-            except TimeoutError:
-                status = "client timeout"
-            except aiohttp.ClientError as exc:
-                status = type(exc).__name__
-            return status, time.monotonic() - started
+    async def measure() -> dict[str, Any]:
+        async with traffic.health_checks(target.base + "/health/") as health:
+            if ramp:
+                answers = await traffic.open_loop(target.base + "/", count / ramp, ramp, 60)
+            else:
+                answers = await traffic.open_loop(target.base + "/", 1e9, count / 1e9, 60)
+        return describe(answers) | {"health": describe(health)}
 
-        async def request(start: float) -> None:
-            await asyncio.sleep(start - time.monotonic())
-            status, seconds = await one(base + "/", bound)
-            statuses[status] += 1
-            latencies.append(seconds)
+    return loops.run(measure)
 
-        async def probe(stop: asyncio.Event) -> None:
-            # What a load balancer sees: a check every 0.5 s, 5 s to answer.
-            while not stop.is_set():
-                health.append(await one(base + "/health/", 5))
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.5)
 
-        stop = asyncio.Event()
-        prober = asyncio.create_task(probe(stop))
-        begin = time.monotonic()
-        async with asyncio.timeout(ramp + bound + 30):
-            await asyncio.gather(*(request(begin + ramp * i / requests) for i in range(requests)))
-        stop.set()
-        await prober
-    return latencies, statuses, health
+def overload(target: Target, seconds: float) -> dict[str, Any]:
+    """Each offered load for ``seconds``; measured over requests sent after the first 5 s."""
+    loads = {}
+    for factor in LOADS:
+        rate = CAPACITY * factor
+
+        async def measure(rate: float) -> dict[str, Any]:
+            async with traffic.health_checks(target.base + "/health/") as health:
+                answers = await traffic.open_loop(target.base + "/", rate, seconds, 3 * TIMEOUT)
+            window = [a for a in answers if a.sent >= 5]
+            return describe(window, seconds - 5) | {"health": describe(health)}
+
+        loads[f"{factor:g}"] = {"offered_rps": rate} | loops.run(partial(measure, rate))
+    return {"capacity_rps": CAPACITY, "loads": loads}
+
+
+def describe(answers: Sequence[traffic.Answer], seconds: float | None = None) -> dict[str, Any]:
+    """Counts by status, latency percentiles (all, and 200s), and the share within TIMEOUT."""
+    statuses: dict[str, int] = {}
+    for answer in answers:
+        statuses[answer.status] = statuses.get(answer.status, 0) + 1
+    ok = sorted(a.seconds for a in answers if a.status == "200")
+    every = sorted(a.seconds for a in answers)
+    shed = sorted(a.seconds for a in answers if a.status == "503")
+    described: dict[str, Any] = {
+        "requests": len(answers),
+        "statuses": dict(sorted(statuses.items(), key=lambda kv: -kv[1])),
+        "all": _percentiles(every),
+        "ok": _percentiles(ok),
+        "shed": _percentiles(shed),
+        "within_timeout_plus_1": _share(every, TIMEOUT + 1),
+        "shed_with_retry_after": sum(
+            1 for a in answers if a.status == "503" and a.retry_after is not None
+        ),
+    }
+    if seconds:
+        described["goodput_rps"] = round(len(ok) / seconds, 2)
+    return described
+
+
+def _percentiles(ordered: Sequence[float]) -> dict[str, float]:
+    if not ordered:
+        return {}
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 3)
+
+    return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 3)}
+
+
+def _share(ordered: Sequence[float], bound: float) -> float:
+    return round(sum(1 for s in ordered if s <= bound) / len(ordered), 4) if ordered else 1.0
+
+
+class Sampler:
+    """The worker's resident memory, sampled every 50 ms while the block runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before = rss_mib(pid)
+        self.peak = self.before
+        self.after = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.after = rss_mib(self.pid)
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak = max(self.peak, rss_mib(self.pid))
+
+    def summary(self) -> dict[str, float]:
+        return {k: round(v, 1) for k, v in (("before", self.before), ("peak", self.peak),
+                                             ("after", self.after))}  # fmt: skip
 
 
 def rss_mib(pid: int) -> float:
@@ -249,74 +299,20 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-@contextmanager
-def hung_upstream() -> Iterator[int]:
-    """A TCP server on 127.0.0.1 that reads requests and never answers; yields its port."""
-    started: queue.Queue[tuple[asyncio.AbstractEventLoop, asyncio.Event, int]] = queue.Queue()
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await reader.read(65536):
-                pass
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def serve() -> None:
-        server = await asyncio.start_server(hold, "127.0.0.1", 0, backlog=4096)
-        stop = asyncio.Event()
-        started.put((asyncio.get_running_loop(), stop, server.sockets[0].getsockname()[1]))
-        async with server:
-            await stop.wait()
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    loop, stop, port = started.get(timeout=10)
+def open_fds(pid: int) -> int:
+    """File descriptors ``pid`` holds open."""
     try:
-        yield port
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except FileNotFoundError:
+        return 0
 
 
-def table(outcomes: Sequence[Outcome]) -> str:
-    """The results as a Markdown table, one column per run."""
-    rows: list[tuple[str, Any]] = [
-        ("worker_connections", lambda o: o.worker_connections),
-        ("requests", lambda o: f"{o.requests:,} " + _arrival(o)),
-        ("p50 latency", lambda o: f"{o.p50_s:.2f} s"),
-        ("p99 latency", lambda o: f"{o.p99_s:.2f} s"),
-        ("answered within TIMEOUT + 1 s", lambda o: f"{o.within_timeout_share:.1%}"),
-        ("503 (shed)", lambda o: f"{o.statuses.get('503', 0):,}"),
-        ("504 (upstream timeout)", lambda o: f"{o.statuses.get('504', 0):,}"),
-        ("other", lambda o: _others(o.statuses)),
-        ("worker RSS before / peak / after", lambda o: _rss(o)),
-        ("health checks (status: count)", lambda o: _counts(o.health_statuses)),
-        ("health check p50 / max", lambda o: f"{o.health_p50_s:.2f} s / {o.health_max_s:.2f} s"),
-        ("wall time", lambda o: f"{o.wall_s:.1f} s"),
-    ]
-    header = "| | " + " | ".join(o.mode for o in outcomes) + " |"
-    lines = [header, "| --- |" + " ---: |" * len(outcomes)]
-    lines += [f"| {name} | " + " | ".join(get(o) for o in outcomes) + " |" for name, get in rows]
-    return "\n".join(lines)
-
-
-def _arrival(o: Outcome) -> str:
-    return f"over {o.ramp_s:g} s" if o.ramp_s else "at once"
-
-
-def _others(statuses: dict[str, int]) -> str:
-    rest = {k: v for k, v in statuses.items() if k not in {"503", "504"}}
-    return _counts(rest) or "0"
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{key}: {value:,}" for key, value in counts.items())
-
-
-def _rss(o: Outcome) -> str:
-    return f"{o.rss_before_mib:.0f} / {o.rss_peak_mib:.0f} / {o.rss_after_mib:.0f} MiB"
+def _provenance() -> dict[str, str]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return {"commit": commit, "date": date}
 
 
 if __name__ == "__main__":

@@ -33,17 +33,16 @@ workers = _int_env("WEB_CONCURRENCY", 2)
 # cancelled. Keep upstream timeouts below that.
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 timeout = _int_env("GUNICORN_TIMEOUT", 60)
+# Seconds an idle keep-alive connection is kept after a response. A connection
+# that never sends a request is the proxy's to bound (nginx's
+# client_header_timeout; docs: production/overload).
 keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then; the jitter keeps them from restarting together.
 max_requests = _int_env("GUNICORN_MAX_REQUESTS", 10_000)
 max_requests_jitter = _int_env("GUNICORN_MAX_REQUESTS_JITTER", max(1, max_requests // 10))
-# Overload (docs: production/overload): at most this many open connections per
-# worker, requests in flight and idle keep-alive connections together; a
-# request arriving past it is answered 503 at once, so a worker whose upstream
-# hangs does not queue requests it cannot answer in time, and its memory stays
-# bounded. 100 is the clients' default LIMIT: more upstream calls than that
-# would only wait for a pooled connection. 0: no bound.
-worker_connections = _int_env("GUNICORN_WORKER_CONNECTIONS", 100)
+# Overload (docs: production/overload): sessionhub's worker bounds the
+# requests it holds (SESSIONHUB_MAX_REQUESTS_IN_FLIGHT) and how long they
+# waited to start, not connections; gunicorn's worker_connections is not used.
 # Connections the kernel queues for the workers to accept, per listening
 # socket; past it new connections are refused or retried by the client.
 backlog = _int_env("GUNICORN_BACKLOG", 2048)

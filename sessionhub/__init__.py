@@ -8,6 +8,7 @@ from sessionhub.errors import (
     NoLifespanStateError,
     NoRunningLoopError,
     OriginNotAllowedError,
+    PoolOverloadedError,
     SessionhubError,
     UnknownClientError,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "NoLifespanStateError",
     "NoRunningLoopError",
     "OriginNotAllowedError",
+    "PoolOverloadedError",
     "SessionhubError",
     "UnknownClientError",
     "get",

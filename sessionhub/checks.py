@@ -36,7 +36,8 @@ CHECKS = {
     "sessionhub.E008": "An OPTIONS keyword that the client of a ready factory "
     "(aiohttp.ClientSession, httpx.AsyncClient) does not take.",
     "sessionhub.E009": "A SESSIONHUB_*_TIMEOUT or SESSIONHUB_DRAIN_SECONDS setting that is not a "
-    "number of seconds in range (at most 3600).",
+    "number of seconds in range (at most 3600), or a SESSIONHUB_MAX_REQUESTS_IN_FLIGHT that is "
+    "not a whole number from 0 to 1,000,000.",
     "sessionhub.E010": "A HEADERS name or value that HTTP does not allow (a line break, a control "
     "character, a space at either end, non-ASCII).",
     "sessionhub.E011": "An ALLOWED_ORIGINS entry that is not an origin (scheme://host[:port]) "

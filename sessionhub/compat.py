@@ -22,8 +22,6 @@ __all__ = [
     "live_receivers",
     "loop_shutting_down",
     "open_transports",
-    "pool_counts",
-    "pool_limit",
 ]
 
 logger = logging.getLogger("sessionhub")
@@ -78,44 +76,6 @@ def loop_shutting_down(loop: asyncio.AbstractEventLoop) -> bool:
     task = asyncio.current_task(loop)
     coro = task.get_coro() if task is not None else None
     return type(coro).__name__ == "async_generator_athrow"
-
-
-def pool_counts(client: Any) -> tuple[int, int] | None:
-    """``(in use, idle)`` connections of an aiohttp session or httpx client, or ``None``.
-
-    Neither library counts them publicly. aiohttp: ``BaseConnector._acquired``
-    (a set) and ``_conns`` (a dict of lists), checked 3.12 to 3.14. httpx:
-    ``AsyncClient._transport._pool.connections`` (httpcore), checked httpx
-    0.28 with httpcore 1.0.
-    """
-    try:
-        connector = getattr(client, "connector", None)
-        if connector is not None:
-            acquired = connector._acquired
-            pools = connector._conns
-            if isinstance(acquired, set) and isinstance(pools, dict):
-                return len(acquired), sum(len(pool) for pool in pools.values())
-            return None
-        connections = client._transport._pool.connections
-        if isinstance(connections, list):
-            idle = sum(1 for connection in connections if connection.is_idle())
-            return len(connections) - idle, idle
-    except Exception:  # noqa: BLE001 - a count that cannot be read is unknown
-        return None
-    return None
-
-
-def pool_limit(client: Any) -> int | None:
-    """The connection limit of an httpx client's pool, or ``None``.
-
-    httpx takes ``limits=`` but does not give it back; httpcore keeps it as
-    ``AsyncConnectionPool._max_connections`` (checked: httpx 0.28, httpcore 1.0).
-    """
-    try:
-        limit = client._transport._pool._max_connections
-    except Exception:  # noqa: BLE001 - a limit that cannot be read is unknown
-        return None
-    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
 
 def open_transports(client: Any) -> list[Transport]:

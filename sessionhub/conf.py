@@ -1,4 +1,4 @@
-"""sessionhub's settings besides ``SESSIONHUB`` (``sessionhub.options``): the shutdown bounds.
+"""sessionhub's settings besides ``SESSIONHUB`` (``sessionhub.options``): the worker's bounds.
 
 They are checked once per settings object, on first use, and again after
 Django's ``setting_changed`` signal names one of them.
@@ -25,12 +25,14 @@ CLOSE_TIMEOUT = 5.0
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 5.0
 DRAIN_SECONDS = 0.0
-# Setting -> (default, its rule): at most an hour.
+MAX_REQUESTS_IN_FLIGHT = 1000
+# Setting -> (default, its rule): seconds at most an hour.
 _SHUTDOWN: dict[str, tuple[float, v.Clean]] = {
     "SESSIONHUB_CLOSE_TIMEOUT": (CLOSE_TIMEOUT, v.seconds(most=3_600)),
     "SESSIONHUB_STARTUP_TIMEOUT": (STARTUP_TIMEOUT, v.seconds(most=3_600)),
     "SESSIONHUB_SHUTDOWN_TIMEOUT": (SHUTDOWN_TIMEOUT, v.seconds(most=3_600)),
     "SESSIONHUB_DRAIN_SECONDS": (DRAIN_SECONDS, v.seconds(zero=True, most=3_600)),
+    "SESSIONHUB_MAX_REQUESTS_IN_FLIGHT": (MAX_REQUESTS_IN_FLIGHT, v.count("0: no bound")),
 }
 
 
@@ -39,7 +41,7 @@ class _Shutdown:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
-        self.values: dict[str, float] = {}
+        self.values: dict[str, float] = {}  # an int for the count
         # Setting -> what is wrong with it, until the fallback is logged (once).
         self.unlogged: dict[str, str] = {}
         for setting, (default, clean) in _SHUTDOWN.items():
@@ -77,7 +79,8 @@ def forget(*, setting: str, **kwargs: object) -> None:
 
 def shutdown_problems() -> list[Problem]:
     """What is wrong with ``SESSIONHUB_CLOSE_TIMEOUT``, ``_DRAIN_SECONDS``,
-    ``_STARTUP_TIMEOUT`` and ``_SHUTDOWN_TIMEOUT`` (``sessionhub.E009``).
+    ``_STARTUP_TIMEOUT``, ``_SHUTDOWN_TIMEOUT`` and ``_MAX_REQUESTS_IN_FLIGHT``
+    (``sessionhub.E009``).
 
     A server's worker calls it at boot, and refuses to boot if it is not empty.
     """
@@ -100,7 +103,8 @@ def _shutdown_value(setting: str) -> float:
     value = current.values[setting]
     message = current.unlogged.pop(setting, None)
     if message is not None:
-        logger.warning("%s Using the default, %s s (sessionhub.E009).", message, value)
+        unit = "" if isinstance(value, int) else " s"
+        logger.warning("%s Using the default, %s%s (sessionhub.E009).", message, value, unit)
     return min(value, _limits.get(setting, value))
 
 
@@ -155,6 +159,19 @@ def drain_seconds() -> float:
     about a leaving worker from its health checks. Other servers do not drain.
     """
     return _shutdown_value("SESSIONHUB_DRAIN_SECONDS")
+
+
+def max_requests_in_flight() -> int:
+    """``SESSIONHUB_MAX_REQUESTS_IN_FLIGHT``: HTTP requests a worker of sessionhub's gunicorn
+    worker class holds at once; past it, it answers 503 at once (0: no bound).
+
+    It counts requests being handled, never connections: an idle keep-alive
+    connection, or one that has not sent a whole request yet, is not counted.
+    It bounds a worker's memory when its upstreams hang; how long a request
+    may wait is bounded by time instead (the overload page of the
+    documentation), so the default is well above what a worker serves at once.
+    """
+    return int(_shutdown_value("SESSIONHUB_MAX_REQUESTS_IN_FLIGHT"))
 
 
 def health_details() -> bool:

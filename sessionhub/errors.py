@@ -11,6 +11,7 @@ __all__ = [
     "NoLifespanStateError",
     "NoRunningLoopError",
     "OriginNotAllowedError",
+    "PoolOverloadedError",
     "SessionhubError",
     "UnknownClientError",
     "anchor",
@@ -113,6 +114,19 @@ class NoLifespanStateError(SessionhubError):
     --lifespan off``) or keeps no state, or a host application did not pass
     it on. In tests, give the state with ``sessionhub.testing.Client(state=...)``.
     """
+
+
+class PoolOverloadedError(SessionhubError):
+    """An upstream call was refused at once: its client's pool could not give it a
+    connection in time to answer within the client's ``TIMEOUT``.
+
+    ``retry_after`` is how many seconds to suggest to the caller (``Retry-After``);
+    ``sessionhub.admission.OverloadMiddleware`` answers 503 with it.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def describe(thing: object) -> str:

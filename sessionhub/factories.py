@@ -9,6 +9,7 @@ returns, through ``aclose()`` or ``close()``.
 from __future__ import annotations
 
 import http.cookiejar
+import math
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from django.core.exceptions import ImproperlyConfigured
 
-from sessionhub import origins
+from sessionhub import origins, tracing
 from sessionhub.errors import docs_url
 from sessionhub.options import OPTIONS, ClientConfig
 
@@ -33,6 +34,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
     ``HEADERS`` never follow a redirect to another origin (``sessionhub.origins``).
     """
     origins.check_options(config)
+    traced = tracing.Aiohttp(config)  # counts the pool for stats() and OpenTelemetry
     connector = aiohttp.TCPConnector(
         limit=config.limit,
         limit_per_host=config.limit_per_host,
@@ -40,6 +42,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
         ttl_dns_cache=config.ttl_dns_cache,
         use_dns_cache=config.ttl_dns_cache != 0,
         ssl=_ssl(config),
+        socket_factory=traced.socket,
     )
     ours = {
         "base_url": config.base_url,
@@ -48,6 +51,8 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
             total=config.timeout,
             sock_connect=config.connect_timeout,
             sock_read=config.read_timeout,
+            # TIMEOUT to the millisecond: aiohttp would round 5 s or more up to a whole second.
+            ceil_threshold=math.inf,
         ),
         "connector": connector,
         "connector_owner": True,
@@ -60,6 +65,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
         "trust_env": config.trust_env,
     }
     guard = {"middlewares": [], "trace_configs": [], **origins.aiohttp_options(config)}
+    guard["trace_configs"] = [*guard["trace_configs"], traced.trace_config]
     return aiohttp.ClientSession(**_keywords(config, ours, guard))
 
 
@@ -76,6 +82,7 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
 
     origins.check_options(config)
     hooks = origins.httpx_event_hooks(config)
+    hooks["request"].append(tracing.Httpx(config).hook)  # counts the pool, as for aiohttp
     if config.raise_for_status:
         hooks["response"].append(_raise_for_status)
     ours = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from sessionhub import compat, registry
+from sessionhub import registry, tracing
 from sessionhub.errors import describe
 
 __all__ = ["stats"]
@@ -16,11 +16,16 @@ __all__ = ["stats"]
 def stats() -> dict[str, dict[str, Any]]:
     """Describe each client ``get(name)`` returns on the running loop, by name.
 
-    For an aiohttp session: its connector's ``limit`` and ``limit_per_host``,
-    and the connections ``in_use`` (serving a request) and ``idle`` (pooled).
-    For an httpx client: ``limit`` and the same counts. A count that cannot be
-    read is ``None``. Other clients get their type only. Call it from async
-    code; clients not built yet on this loop are not listed.
+    Its ``type`` and whether it is ``closed``; its ``limit`` (and an aiohttp
+    session's ``limit_per_host``); the connections ``in_use`` (serving a
+    request until its response's head is in) and ``idle`` (pooled), and the
+    requests ``waiting`` for one now; since it was built, its ``requests``
+    (``sent``, ``failed``, ``shed``: refused at once), its ``connections``
+    (``created``, ``reused``, ``closed``), and its ``pool_wait`` (``count``,
+    ``total_s``, ``max_s``). Counts come from the hooks sessionhub's factories
+    install: a client built by another factory reports its type, ``closed``
+    and limits only. Call it from async code; clients not built yet on this
+    loop are not listed.
     """
     clients = registry.clients_of(asyncio.get_running_loop())
     return {name: _describe(client) for name, client in sorted(clients.items())}
@@ -28,20 +33,30 @@ def stats() -> dict[str, dict[str, Any]]:
 
 def _describe(client: Any) -> dict[str, Any]:
     described: dict[str, Any] = {"type": describe(type(client))}
-    counts = compat.pool_counts(client)
-    in_use, idle = counts if counts is not None else (None, None)
+    pool = tracing.pool_of(client)
     if isinstance(client, aiohttp.ClientSession):
         described["closed"] = client.closed
-        connector = client.connector
-        if connector is not None:
-            described.update(
-                limit=connector.limit,
-                limit_per_host=connector.limit_per_host,
-                in_use=in_use,
-                idle=idle,
-            )
+        limits = client.connector or pool  # a closed session has no connector
+        if limits is not None:
+            described.update(limit=limits.limit, limit_per_host=limits.limit_per_host)
+    elif isinstance(getattr(client, "is_closed", None), bool):  # httpx
+        described["closed"] = client.is_closed
+    if pool is None:
         return described
-    closed = getattr(client, "is_closed", None)
-    if isinstance(closed, bool):  # httpx
-        described.update(closed=closed, limit=compat.pool_limit(client), in_use=in_use, idle=idle)
+    pool.sweep()
+    in_use = pool.all.active
+    described.setdefault("limit", pool.limit)
+    described.update(
+        in_use=in_use,
+        idle=max(pool.open - in_use, 0),
+        # httpx does not say when a request waits.
+        waiting=pool.all.waiting if isinstance(client, aiohttp.ClientSession) else None,
+        requests={"sent": pool.requests, "failed": pool.failed, "shed": pool.shed},
+        connections={"created": pool.created, "reused": pool.reused, "closed": pool.closed},
+        pool_wait={
+            "count": pool.waits,
+            "total_s": round(pool.wait_seconds, 6),
+            "max_s": round(pool.longest_wait, 6),
+        },
+    )
     return described

@@ -8,7 +8,10 @@ flight, the lifespan shutdown and the close (``plan()``), drains on SIGTERM
 with the health view at 503, and keeps a watchdog over its lifespan: a
 worker that outlives its bounds, whatever user code does, is ended after
 saying where each thread was, with gunicorn's "Worker failed to boot" code
-at startup, so that gunicorn halts instead of booting it again.
+at startup, so that gunicorn halts instead of booting it again. It bounds
+the HTTP requests in flight, not connections (``sessionhub.admission``):
+gunicorn's ``worker_connections`` is not passed on to uvicorn, whose
+``limit_concurrency`` would count idle connections too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
-from sessionhub import conf, lifecycle
+from sessionhub import admission, conf, lifecycle
 from sessionhub.watchdog import Watchdog
 
 __all__ = ["Budget", "UvicornWorker", "plan"]
@@ -110,18 +113,13 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
                 os.getpid(),
             )
         self.config.timeout_graceful_shutdown = budget.requests
-        # uvicorn-worker passes gunicorn's backlog on to uvicorn, but not
-        # worker_connections: make it uvicorn's bound on concurrent
-        # connections, past which uvicorn answers 503 at once (0: no bound).
-        if self.config.limit_concurrency is None and self.cfg.worker_connections:
-            self.config.limit_concurrency = self.cfg.worker_connections
         conf.limit(
             {
                 "SESSIONHUB_SHUTDOWN_TIMEOUT": budget.shutdown,
                 "SESSIONHUB_CLOSE_TIMEOUT": budget.close,
             }
         )
-        self.wsgi = _Supervised(self.wsgi, budget)  # type: ignore[has-type]
+        self.wsgi = _Supervised(admission.wrap(self.wsgi), budget)  # type: ignore[has-type]
 
 
 _ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]

@@ -90,10 +90,22 @@ def kubernetes() -> Iterator[dict[str, Any]]:
         yield from yaml.safe_load_all(manifest)
 
 
-def web_container() -> dict[str, Any]:
+def container(name: str) -> dict[str, Any]:
+    """The container called ``name`` of the Deployment's pod ("web": gunicorn, "proxy": nginx)."""
     (deployment,) = [doc for doc in kubernetes() if doc["kind"] == "Deployment"]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return container  # type: ignore[no-any-return]
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    (found,) = [c for c in containers if c["name"] == name]
+    return found  # type: ignore[no-any-return]
+
+
+def web_container() -> dict[str, Any]:
+    return container("web")
+
+
+def proxy_config() -> str:
+    """The pod's nginx configuration (its ConfigMap)."""
+    (config_map,) = [doc for doc in kubernetes() if doc["kind"] == "ConfigMap"]
+    return config_map["data"]["nginx.conf"]  # type: ignore[no-any-return]
 
 
 def kubernetes_env() -> dict[str, str]:

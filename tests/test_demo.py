@@ -21,11 +21,11 @@ from django.test import AsyncClient, Client, override_settings
 from config.views import MAX_BODY_BYTES, embedded_upstream
 from tests.bodies import BODIES, running_bodies
 from tests.deployfiles import (
+    container,
     docker_env,
     docker_healthcheck_url,
     kubernetes_env,
     probe_host,
-    web_container,
 )
 from tests.servers import BIN, Server, running, server_env, wait_for_halt
 from tests.upstream import Upstream
@@ -205,7 +205,7 @@ def gunicorn(env: dict[str, str], **extra: str) -> Iterator[Server]:
 def test_kubernetes_as_shipped_serves_the_demo_and_the_probe() -> None:
     env = kubernetes_env()
     (public,) = env["DJANGO_ALLOWED_HOSTS"].split(",")
-    probe = web_container()["readinessProbe"]
+    probe = container("proxy")["readinessProbe"]
     with gunicorn(env) as server:
         # What the Ingress forwards: the public host, over HTTPS.
         demo = get(server, "/", {"Host": public, "X-Forwarded-Proto": "https"})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -20,6 +22,7 @@ from tests.deployfiles import (
     ENVIRONMENTS,
     OPERATOR_ENV,
     ROOT,
+    container,
     docker_env,
     docker_healthcheck_url,
     dockerfile,
@@ -29,6 +32,7 @@ from tests.deployfiles import (
     port_of,
     probe_host,
     project_settings,
+    proxy_config,
     systemd_env,
     systemd_unit,
     web_container,
@@ -138,33 +142,46 @@ def test_kubernetes_gives_shutdown_time_and_probes_the_health_view(
 ) -> None:
     (deployment,) = [doc for doc in kubernetes() if doc["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
-    container = web_container()
     env = kubernetes_env()
     conf = gunicorn_settings(env, monkeypatch)
-    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
-    assert pre_stop[0] == "sleep"
     grace = pod["terminationGracePeriodSeconds"]
-    assert grace >= int(pre_stop[1]) + conf["graceful_timeout"] + 5
-    probe = container["readinessProbe"]
-    assert probe["httpGet"]["port"] == container["ports"][0]["name"]
-    assert container["ports"][0]["containerPort"] == port_of(env["GUNICORN_BIND"])
+    for name in ("web", "proxy"):
+        pre_stop = container(name)["lifecycle"]["preStop"]["exec"]["command"]
+        assert pre_stop[0] == "sleep"
+        assert grace >= int(pre_stop[1]) + conf["graceful_timeout"] + 5
+    # nginx lets the requests it passed on finish for as long as gunicorn may take.
+    shutdown = re.search(r"worker_shutdown_timeout (\d+)s;", proxy_config())
+    assert shutdown is not None
+    assert conf["graceful_timeout"] <= int(shutdown.group(1)) <= grace - int(pre_stop[1])
+    proxy = container("proxy")
+    probe = proxy["readinessProbe"]
+    assert probe["httpGet"]["port"] == proxy["ports"][0]["name"]
     # The probe's path is sessionhub's health view, with a Host Django accepts.
     with override_settings(ROOT_URLCONF="config.urls"):
         assert resolve(probe["httpGet"]["path"]).func is health
     settings = project_settings({**env, **OPERATOR_ENV}, monkeypatch)
     assert validate_host(probe_host(probe), settings["ALLOWED_HOSTS"])
-    assert "httpGet" not in container["livenessProbe"], "liveness must not restart a drain"
+    assert "httpGet" not in proxy["livenessProbe"], "liveness must not restart a drain"
     (service,) = [doc for doc in kubernetes() if doc["kind"] == "Service"]
-    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+    assert service["spec"]["ports"][0]["targetPort"] == proxy["ports"][0]["name"]
 
 
-def test_kubernetes_readiness_rides_out_a_burst_of_overload(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    probe = web_container()["readinessProbe"]
-    # A full worker answers the probe 503 at once; requests holding it free
-    # up within the client TIMEOUT. One failed probe must not take the pod
-    # out, nor failures shorter than that TIMEOUT.
+def test_kubernetes_reaches_gunicorn_through_nginx_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = proxy_config()
+    bind = gunicorn_settings(kubernetes_env(), monkeypatch)["bind"]
+    # gunicorn listens on the pod's loopback, where nginx sends every request.
+    assert [b.rpartition(":")[0] for b in bind] == ["127.0.0.1"]
+    assert re.findall(r"server ([\d.]+:\d+);", config) == bind
+    listen = re.search(r"listen (\d+);", config)
+    assert listen is not None and int(listen.group(1)) == container("proxy")["ports"][0][
+        "containerPort"]  # fmt: skip
+    assert "ports" not in web_container()
+
+
+def test_kubernetes_readiness_rides_out_a_hiccup(monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = container("proxy")["readinessProbe"]
+    # One failed probe must not take the pod out, nor failures shorter than
+    # the client TIMEOUT (a worker busy with a slow upstream).
     assert probe["failureThreshold"] >= 3
     assert probe.get("successThreshold", 1) == 1
     failing_for = probe["periodSeconds"] * probe["failureThreshold"]
@@ -172,11 +189,12 @@ def test_kubernetes_readiness_rides_out_a_burst_of_overload(
     assert probe["timeoutSeconds"] < probe["periodSeconds"]
 
 
-def test_kubernetes_runs_a_pinned_image() -> None:
-    image = web_container()["image"]
-    # registry/name:tag, with a tag of its own: a rollout or a rollback then
+@pytest.mark.parametrize("name", ["web", "proxy"])
+def test_kubernetes_runs_pinned_images(name: str) -> None:
+    image = container(name)["image"]
+    # [registry/]name:tag, with a tag of its own: a rollout or a rollback then
     # runs the image it names, not whatever :latest meant when a node pulled it.
-    match = re.fullmatch(r"[\w.-]+(?::\d+)?/[\w./-]+:([\w][\w.-]*)", image)
+    match = re.fullmatch(r"(?:[\w.-]+(?::\d+)?/)?[\w./-]+:([\w][\w.-]*)", image)
     assert match is not None, f"{image} has no tag"
     assert match.group(1) != "latest", f"{image}: pin a tag, not :latest"
 
@@ -245,27 +263,67 @@ def test_check_deploy_warns_when_served_over_plain_http() -> None:
     assert "security.W009" not in result.stderr
 
 
-def test_the_bound_on_connections_per_worker_comes_from_the_environment(
+def test_the_backlog_comes_from_the_environment_and_connections_are_not_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     default = gunicorn_settings({}, monkeypatch)
-    assert (default["worker_connections"], default["backlog"]) == (100, 2048)
-    changed = gunicorn_settings(
-        {"GUNICORN_WORKER_CONNECTIONS": "0", "GUNICORN_BACKLOG": "64"}, monkeypatch
-    )
-    assert (changed["worker_connections"], changed["backlog"]) == (0, 64)
-    with pytest.raises(SystemExit, match="GUNICORN_WORKER_CONNECTIONS"):
-        gunicorn_settings({"GUNICORN_WORKER_CONNECTIONS": "many"}, monkeypatch)
+    assert default["backlog"] == 2048
+    # sessionhub's worker bounds requests, not connections: gunicorn's
+    # worker_connections would not be used.
+    assert "worker_connections" not in default
+    assert gunicorn_settings({"GUNICORN_BACKLOG": "64"}, monkeypatch)["backlog"] == 64
+    with pytest.raises(SystemExit, match="GUNICORN_BACKLOG"):
+        gunicorn_settings({"GUNICORN_BACKLOG": "many"}, monkeypatch)
 
 
-@pytest.mark.parametrize("where", list(ENVIRONMENTS))
-def test_idle_keepalive_connections_leave_room_under_the_bound(
-    where: str, monkeypatch: pytest.MonkeyPatch
+NGINX_CONFIGS = {"site": lambda: (DEPLOY / "nginx.conf").read_text(), "kubernetes": proxy_config}
+
+
+@pytest.mark.parametrize("where", list(NGINX_CONFIGS))
+def test_nginx_bounds_idle_clients_and_says_when_it_got_each_request(where: str) -> None:
+    config = NGINX_CONFIGS[where]()
+    # Every location that passes requests on stamps them, so that a worker
+    # can refuse at once what waited too long.
+    locations = re.findall(r"location [^{]*\{(.*?)\n\s*\}", config, re.S)
+    proxied = [body for body in locations if "proxy_pass" in body]
+    assert proxied
+    for body in proxied:
+        assert 'proxy_set_header X-Request-Start "t=${msec}";' in body
+    for directive in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        seconds = re.findall(rf"^\s*{directive} (\d+)s;", config, re.M)
+        assert seconds and all(0 < int(s) <= 15 for s in seconds), directive
+
+
+def test_kubernetes_nginx_closes_idle_gunicorn_connections_first(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # uvicorn counts idle connections against the bound: nginx's cache of idle
-    # connections to gunicorn (per nginx worker) must not fill a worker.
-    nginx = (DEPLOY / "nginx.conf").read_text()
-    idle = re.search(r"^\s*keepalive (\d+);", nginx, re.M)
-    assert idle is not None
-    bound = gunicorn_settings(ENVIRONMENTS[where](), monkeypatch)["worker_connections"]
-    assert bound == 0 or int(idle.group(1)) <= bound // 3
+    upstream = re.search(r"upstream sessionhub \{(.*?)\}", proxy_config(), re.S)
+    assert upstream is not None
+    keepalive = re.search(r"keepalive_timeout (\d+)s;", upstream.group(1))
+    conf = gunicorn_settings(kubernetes_env(), monkeypatch)
+    assert keepalive is not None and int(keepalive.group(1)) < conf["keepalive"]
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+@pytest.mark.parametrize("where", list(NGINX_CONFIGS))
+def test_nginx_accepts_the_shipped_configuration(where: str, tmp_path: Path) -> None:
+    config = NGINX_CONFIGS[where]()
+    if where == "site":  # included in http{} of the distribution's nginx.conf
+        certificate = tmp_path / "cert.pem"
+        key = tmp_path / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=x"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        config = config.replace("/etc/ssl/certs/example.com.pem", str(certificate))
+        config = config.replace("/etc/ssl/private/example.com.key", str(key))
+        config = f"events {{}}\nhttp {{\n keepalive_timeout 65;\n{config}\n}}\n"
+    (tmp_path / "logs").mkdir()
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\n{config}")
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(main)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import time
 from collections.abc import Iterator
@@ -237,7 +238,9 @@ async def test_aiohttp_options_reach_the_session_and_its_connector() -> None:
     connector = session.connector
     assert isinstance(connector, aiohttp.TCPConnector)
     assert str(session._base_url) == "https://api.example.com/v1/"
-    assert session.timeout == aiohttp.ClientTimeout(total=4, sock_connect=1.5, sock_read=2)
+    assert session.timeout == aiohttp.ClientTimeout(
+        total=4, sock_connect=1.5, sock_read=2, ceil_threshold=math.inf
+    )
     assert (connector.limit, connector.limit_per_host) == (12, 6)
     assert connector._keepalive_timeout == 7
     assert connector.use_dns_cache and connector._cached_hosts._ttl is None

@@ -24,6 +24,7 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 from sessionhub import conf, workers
+from sessionhub.admission import Admission
 from sessionhub.asgi import LifespanASGIHandler
 from sessionhub.workers import MARGIN, REQUESTS_AT_LEAST, UvicornWorker, plan
 from tests.helpers import open_sessions
@@ -257,17 +258,20 @@ def test_without_a_drain_sigterm_stops_the_worker_at_once(
     assert time.monotonic() - begun[0] < 30 / 6
 
 
-def test_worker_connections_bound_uvicorns_concurrency_unless_zero(
+def test_the_worker_bounds_requests_in_flight_not_connections(
     worker_factory: Callable[[int], UvicornWorker],
 ) -> None:
     worker = worker_factory(30)
-    worker.cfg.set("worker_connections", 64)
+    worker.cfg.set("worker_connections", 64)  # not passed on: uvicorn counts idle ones
     worker.load_wsgi()
-    assert worker.config.limit_concurrency == 64
-    unbounded = worker_factory(30)
-    unbounded.cfg.set("worker_connections", 0)
-    unbounded.load_wsgi()
-    assert unbounded.config.limit_concurrency is None
+    assert worker.config.limit_concurrency is None
+    door = worker.wsgi.app
+    assert isinstance(door, Admission) and door.limit == 1000
+    assert isinstance(door.app, LifespanASGIHandler)
+    with override_settings(SESSIONHUB_MAX_REQUESTS_IN_FLIGHT=0):
+        unbounded = worker_factory(30)
+        unbounded.load_wsgi()
+    assert isinstance(unbounded.wsgi.app, LifespanASGIHandler)
 
 
 @pytest.mark.parametrize(
