@@ -35,14 +35,13 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
     """
     origins.check_options(config)
     traced = tracing.Aiohttp(config)  # counts the pool for stats() and OpenTelemetry
-    connector = aiohttp.TCPConnector(
+    connector = traced.connector(
         limit=config.limit,
         limit_per_host=config.limit_per_host,
         keepalive_timeout=config.keepalive_timeout,
         ttl_dns_cache=config.ttl_dns_cache,
         use_dns_cache=config.ttl_dns_cache != 0,
         ssl=_ssl(config),
-        socket_factory=traced.socket,
     )
     ours = {
         "base_url": config.base_url,
@@ -65,8 +64,9 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
         "trust_env": config.trust_env,
     }
     guard = {"middlewares": [], "trace_configs": [], **origins.aiohttp_options(config)}
-    guard["trace_configs"] = [*guard["trace_configs"], traced.trace_config]
-    return aiohttp.ClientSession(**_keywords(config, ours, guard))
+    guard["middlewares"] = [*guard["middlewares"], traced.middleware]
+    session = aiohttp.ClientSession(**_keywords(config, ours, guard))
+    return tracing.attach(session, traced.pool)
 
 
 def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
@@ -82,7 +82,8 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
 
     origins.check_options(config)
     hooks = origins.httpx_event_hooks(config)
-    hooks["request"].append(tracing.Httpx(config).hook)  # counts the pool, as for aiohttp
+    traced = tracing.Httpx(config)  # counts the pool, as for aiohttp
+    hooks["request"].append(traced.hook)
     if config.raise_for_status:
         hooks["response"].append(_raise_for_status)
     ours = {
@@ -102,7 +103,8 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
         "cookies": None if config.cookies == "shared" else _no_cookies(),
         "trust_env": config.trust_env,
     }
-    return httpx.AsyncClient(**_keywords(config, ours, {"event_hooks": hooks}))
+    client = httpx.AsyncClient(**_keywords(config, ours, {"event_hooks": hooks}))
+    return tracing.attach(client, traced.pool)
 
 
 def _keywords(config: ClientConfig, ours: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """What each client's connection pool does, counted from its library's public hooks.
 
 sessionhub's factories attach a ``Pool`` to every client they build
-(``sessionhub.hooks`` holds the aiohttp and httpx hooks that feed it). It
+(``sessionhub.tracing`` holds the aiohttp and httpx hooks that feed it). It
 counts requests, connections created, reused and closed, and the time requests
 wait for a pooled connection; it keeps, per origin, what ``shedding`` needs to
 refuse a request that would wait too long. ``stats()`` and the health view read
@@ -85,14 +85,18 @@ class Pool:
         self.requests += 1
 
     def queued(self, ctx: SimpleNamespace) -> None:
-        """A request must wait for a connection; raise ``PoolOverloadedError`` to refuse it."""
-        at = now()
+        """A request asks for a connection: if the limits make it wait, count it as
+        waiting, or raise ``PoolOverloadedError`` to refuse it."""
         origin: Origin = ctx.origin
         queue: Queue
         if self.limit_per_host and origin.active >= self.limit_per_host:
             queue, capacity = origin, self.limit_per_host
-        else:
+        elif self.limit and self.all.active >= self.limit:
             queue, capacity = self.all, self.limit
+        else:
+            self._hold(ctx, now())  # a connection is free: it holds one from now
+            return
+        at = now()
         try:
             shedding.check(self.name, origin.label(), queue, capacity, self.timeout, at)
         except shedding.PoolOverloadedError:
@@ -119,12 +123,14 @@ class Pool:
 
     def connected(self, ctx: SimpleNamespace, new: bool) -> None:
         """A request got a connection: a new one, or one from the pool."""
-        at = now()
-        self.released(ctx, at)  # after a redirect: the previous hop's
         if new:
             self.created += 1
         else:
             self.reused += 1
+        if ctx.held is None:  # it waited, or the library does not say that it asked
+            self._hold(ctx, now())
+
+    def _hold(self, ctx: SimpleNamespace, at: float) -> None:
         ctx.held = at
         ctx.origin.acquire(at)
         self.all.acquire(at)

@@ -4,13 +4,14 @@ A request that finds its client's pool full waits for a connection, on the
 clock of its ``TIMEOUT``. When the pool is full because the upstream is slow or
 hung, or because more is asked of it than it serves, most of those waits end in
 a timeout that helps no one, and hold the worker's memory meanwhile. So, when
-aiohttp is about to queue a request (``on_connection_queued_start``), sessionhub
-predicts its wait from what the pool does now: the requests waiting ahead of it,
-the connections the limit allows, and how long a request holds a connection
-(smoothed over the last ones, and never less than the connections in use have
-been held so far: a hung upstream shows before any call to it has ended). A
-request whose predicted wait is over half its ``TIMEOUT``, or whose wait plus
-its call would not fit in it, is refused with ``PoolOverloadedError``.
+a request asks an aiohttp client's connector for a connection and the limit is
+reached, sessionhub predicts its wait from what the pool does now: the
+requests waiting ahead of it, the connections the limit allows, and how long a
+request holds a connection (smoothed over the last ones, and never less than
+the connections in use have been held so far: a hung upstream shows before any
+call to it has ended). A request whose predicted wait is over half its
+``TIMEOUT``, or whose wait plus its call would not fit in it, is refused with
+``PoolOverloadedError``.
 """
 
 from __future__ import annotations

@@ -147,6 +147,17 @@ async def test_a_call_the_caller_traces_itself_is_left_to_it(upstream: Upstream)
     assert sessionhub.stats()["default"]["requests"]["sent"] == 0
 
 
+async def test_a_call_with_middlewares_of_its_own_is_not_counted(upstream: Upstream) -> None:
+    # aiohttp's per-request middlewares= replaces the session's, sessionhub's
+    # count included: the call is sent as usual, and not counted.
+    session: aiohttp.ClientSession = sessionhub.get()
+    async with session.get(upstream.url, middlewares=()) as response:
+        assert (await response.json())["ok"] is True
+    stats = sessionhub.stats()["default"]
+    assert stats["requests"]["sent"] == 0
+    assert stats["in_use"] == 0
+
+
 async def test_httpx_failures_end_the_request(upstream: Upstream) -> None:
     with override_settings(SESSIONHUB={"default": {"FACTORY": HTTPX, "TIMEOUT": 0.2}}):
         client: httpx.AsyncClient = sessionhub.get()
