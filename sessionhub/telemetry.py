@@ -28,7 +28,7 @@ from typing import Any
 
 try:
     from opentelemetry import metrics as otel
-except ImportError:  # the otel extra is not installed
+except ImportError:  # pragma: no cover - the otel extra is not installed (tests: otel = None)
     otel = None  # type: ignore[assignment]
 
 __all__ = ["use"]

@@ -106,14 +106,13 @@ class _Connector(aiohttp.TCPConnector):
             connection = await super().connect(req, traces, timeout)
         finally:
             pool.dequeued(ctx)
-        new = False
-        for sock in ctx.sockets:  # the one of its attempts still open
-            if sock.fileno() != -1 and sock.pool is None:
-                sock.pool, sock.origin = pool, ctx.origin
-                sock.opened = pool.connection_opened(ctx.origin)
-                new = True
+        # The socket of the attempt that made a new connection: still open.
+        opened = [s for s in ctx.sockets if s.fileno() != -1 and s.pool is None]
+        for sock in opened:
+            sock.pool, sock.origin = pool, ctx.origin
+            sock.opened = pool.connection_opened(ctx.origin)
         ctx.sockets.clear()
-        pool.connected(ctx, new=new)
+        pool.connected(ctx, new=bool(opened))
         return connection
 
 
@@ -183,7 +182,7 @@ def _httpx_event(pool: Pool, ctx: SimpleNamespace, event: str, info: dict[str, A
             pool.connected(ctx, new=False)
     elif step == "connect_tcp.complete":
         sock = info["return_value"].get_extra_info("socket")
-        if sock is not None:
+        if sock is not None:  # pragma: no branch - httpcore's backends all give it
             pool.watched.append((sock, ctx.origin, pool.connection_opened(ctx.origin)))
         pool.connected(ctx, new=True)
     elif step == "receive_response_headers.complete":

@@ -132,7 +132,10 @@ async def test_a_cookie_set_for_one_view_call_reaches_another_only_with_a_shared
 async def test_the_pool_opens_no_more_connections_than_limit_per_host(
     upstream: Upstream,
 ) -> None:
-    with override_settings(SESSIONHUB={"default": {"LIMIT_PER_HOST": 4}}):
+    # No TIMEOUT: with one, calls that would wait longer than it allows are
+    # refused at once (sessionhub.shedding), and 500 at once on 4 connections
+    # may, under a slow tracer.
+    with override_settings(SESSIONHUB={"default": {"LIMIT_PER_HOST": 4, "TIMEOUT": None}}):
         session = sessionhub.get()
     async with asyncio.timeout(30):
         bodies = await asyncio.gather(*(fetch_json(session, upstream.url) for _ in range(500)))

@@ -9,10 +9,11 @@ import aiohttp
 import httpx
 import pytest
 import uvloop
+import yarl
 from django.test import override_settings
 
 import sessionhub
-from sessionhub import tracing
+from sessionhub import metrics, tracing
 from sessionhub.testing import override_client
 from tests.upstream import Upstream
 from tests.views import fetch_json
@@ -198,8 +199,10 @@ async def test_a_session_of_another_factory_reports_its_limits_only() -> None:
         return aiohttp.ClientSession()
 
     with override_client("default", plain):
-        sessionhub.get()
+        session = sessionhub.get()
         stats = sessionhub.stats()
+        await session.close()  # and with it its connector
+        closed = sessionhub.stats()
     assert stats == {
         "default": {
             "type": "aiohttp.client.ClientSession",
@@ -208,6 +211,7 @@ async def test_a_session_of_another_factory_reports_its_limits_only() -> None:
             "limit_per_host": 0,
         }
     }
+    assert closed == {"default": {"type": "aiohttp.client.ClientSession", "closed": True}}
 
 
 async def test_a_session_closed_behind_sessionhub_s_back_says_so() -> None:
@@ -216,3 +220,14 @@ async def test_a_session_closed_behind_sessionhub_s_back_says_so() -> None:
     stats = sessionhub.stats()["default"]
     assert stats["closed"] is True
     assert (stats["limit"], stats["limit_per_host"]) == (100, 50)
+
+
+def test_a_pool_forgets_idle_origins_past_its_bound() -> None:
+    pool = metrics.Pool("default", 100, 50, 10.0)
+    busy = pool.origin(yarl.URL("http://127.0.0.1:1/"))
+    busy.open = 1  # a connection still open: remembered
+    for port in range(2, metrics.MAX_ORIGINS + 1):
+        pool.origin(yarl.URL(f"http://127.0.0.1:{port}/"))
+    assert len(pool.origins) == metrics.MAX_ORIGINS
+    pool.origin(yarl.URL("https://example.com/"))
+    assert list(pool.origins) == [("http", "127.0.0.1", 1), ("https", "example.com", 443)]

@@ -121,10 +121,15 @@ async def test_without_the_api_nothing_is_recorded_and_nothing_fails(
     monkeypatch.setattr(telemetry, "otel", None)
     telemetry.use()
     try:
-        session = sessionhub.get()
-        assert await fetch_json(session, upstream.url) == {"ok": True, "n": 1}
+        with override_settings(SESSIONHUB={"default": {"LIMIT": 1, "LIMIT_PER_HOST": 0}}):
+            session = sessionhub.get()
+        slow = upstream.url_for("/slow?seconds=0.2")
+        # The second call waits for the one connection: a wait, not recorded.
+        await asyncio.gather(fetch_json(session, slow), fetch_json(session, slow))
         await session.close()
-        assert sessionhub.stats()["default"]["connections"]["closed"] == 1
+        stats = sessionhub.stats()["default"]
+        assert stats["connections"]["closed"] == 1
+        assert stats["pool_wait"]["count"] == 1
     finally:
         monkeypatch.undo()
         telemetry.use()
