@@ -4,9 +4,10 @@ Sequential GETs to a local upstream that answers at once, on one pooled
 connection, through three sessions with the same connector and timeouts:
 
 - ``plain``: an ``aiohttp.ClientSession`` without hooks;
-- ``hooks``: built by ``sessionhub.factories.aiohttp_session``: its
-  ``TraceConfig``, socket factory and refusal check (OpenTelemetry's API
-  installed, no SDK: what a project without a meter provider runs);
+- ``hooks``: built by ``sessionhub.factories.aiohttp_session``: its client
+  middleware, connector and socket factory, and the refusal check
+  (OpenTelemetry's API installed, no SDK: what a project without a meter
+  provider runs);
 - ``hooks + OpenTelemetry SDK``: the same, recording into an SDK meter
   provider with an in-memory reader.
 
