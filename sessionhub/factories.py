@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from django.core.exceptions import ImproperlyConfigured
 
-from sessionhub import origins, tracing
+from sessionhub import metrics, origins, tracing
 from sessionhub.errors import docs_url
 from sessionhub.options import OPTIONS, ClientConfig
 
@@ -66,7 +66,7 @@ def aiohttp_session(config: ClientConfig) -> aiohttp.ClientSession:
     guard = {"middlewares": [], "trace_configs": [], **origins.aiohttp_options(config)}
     guard["middlewares"] = [*guard["middlewares"], traced.middleware]
     session = aiohttp.ClientSession(**_keywords(config, ours, guard))
-    return tracing.attach(session, traced.pool)
+    return metrics.attach(session, traced.pool)
 
 
 def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
@@ -104,7 +104,7 @@ def httpx_client(config: ClientConfig) -> httpx.AsyncClient:
         "trust_env": config.trust_env,
     }
     client = httpx.AsyncClient(**_keywords(config, ours, {"event_hooks": hooks}))
-    return tracing.attach(client, traced.pool)
+    return metrics.attach(client, traced.pool)
 
 
 def _keywords(config: ClientConfig, ours: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:

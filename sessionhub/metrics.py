@@ -1,9 +1,10 @@
 """What each client's connection pool does, counted from its library's public hooks.
 
 sessionhub's factories attach a ``Pool`` to every client they build
-(``sessionhub.tracing`` holds the aiohttp and httpx hooks that feed it). It
-counts requests, connections created, reused and closed, and the time requests
-wait for a pooled connection; it keeps, per origin, what ``shedding`` needs to
+(``attach()``; ``pool_of()`` finds it again), and ``sessionhub.tracing``
+holds the aiohttp and httpx hooks that feed it. It counts requests,
+connections created, reused and closed, and the time requests wait for a
+pooled connection; it keeps, per origin, what ``shedding`` needs to
 refuse a request that would wait too long. ``stats()`` and the health view read
 it on the client's loop; ``sessionhub.telemetry`` exports it.
 """
@@ -11,8 +12,9 @@ it on the client's loop; ``sessionhub.telemetry`` exports it.
 from __future__ import annotations
 
 import time
+import weakref
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sessionhub import shedding, telemetry
 from sessionhub.shedding import Queue
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     import httpx
     from yarl import URL
 
-__all__ = ["Origin", "Pool"]
+__all__ = ["Origin", "Pool", "attach", "pool_of"]
 
 now = time.monotonic
 # At most this many origins are remembered per pool; idle ones go first.
@@ -178,3 +180,21 @@ class Pool:
     def open(self) -> int:
         """Connections open now."""
         return sum(origin.open for origin in self.origins.values())
+
+
+# The pool each client of sessionhub's factories counts into.
+_pools: weakref.WeakKeyDictionary[Any, Pool] = weakref.WeakKeyDictionary()
+
+
+_Client = TypeVar("_Client")
+
+
+def attach(client: _Client, pool: Pool) -> _Client:
+    """Remember that ``client`` counts into ``pool`` (for ``pool_of()``); return ``client``."""
+    _pools[client] = pool
+    return client
+
+
+def pool_of(client: Any) -> Pool | None:
+    """The pool counted for ``client``; ``None`` for a client these hooks do not count."""
+    return _pools.get(client)

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from sessionhub import registry, tracing
+from sessionhub import metrics, registry
 from sessionhub.errors import describe
 
 __all__ = ["stats"]
@@ -33,7 +33,7 @@ def stats() -> dict[str, dict[str, Any]]:
 
 def _describe(client: Any) -> dict[str, Any]:
     described: dict[str, Any] = {"type": describe(type(client))}
-    pool = tracing.pool_of(client)
+    pool = metrics.pool_of(client)
     if isinstance(client, aiohttp.ClientSession):
         described["closed"] = client.closed
         limits = client.connector or pool  # a closed session has no connector

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import contextvars
 import socket
-import weakref
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -31,29 +30,13 @@ if TYPE_CHECKING:
 
     from sessionhub.options import ClientConfig
 
-__all__ = ["Aiohttp", "Httpx", "pool_of"]
+__all__ = ["Aiohttp", "Httpx"]
 
 # The request whose connection is being found or opened, for the connector
 # and the socket factory, which are not given it.
 _request: contextvars.ContextVar[SimpleNamespace | None] = contextvars.ContextVar(
     "sessionhub_request", default=None
 )
-# The pool each client of sessionhub's factories counts into.
-_pools: weakref.WeakKeyDictionary[Any, Pool] = weakref.WeakKeyDictionary()
-
-
-_Client = TypeVar("_Client")
-
-
-def attach(client: _Client, pool: Pool) -> _Client:
-    """Remember that ``client`` counts into ``pool`` (for ``pool_of()``); return ``client``."""
-    _pools[client] = pool
-    return client
-
-
-def pool_of(client: Any) -> Pool | None:
-    """The pool counted for ``client``; ``None`` for a client these hooks do not count."""
-    return _pools.get(client)
 
 
 class Aiohttp:

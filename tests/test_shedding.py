@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 import sessionhub
-from sessionhub import shedding, tracing
+from sessionhub import metrics, shedding
 from sessionhub.shedding import PoolOverloadedError, Queue, check
 from tests.upstream import Upstream
 
@@ -86,7 +86,7 @@ async def test_a_call_queued_behind_a_connection_held_past_its_budget_is_refused
 ) -> None:
     with override_settings(SESSIONHUB={"default": {"LIMIT_PER_HOST": 1, "TIMEOUT": 0.5}}):
         session = sessionhub.get()
-    pool = tracing.pool_of(session)
+    pool = metrics.pool_of(session)
     assert pool is not None
 
     async def call(path: str) -> int:
@@ -116,7 +116,7 @@ async def test_refusing_leaves_no_waiter_behind(upstream: Upstream) -> None:
     # After a refusal the pool serves the next call as if nothing had happened.
     with override_settings(SESSIONHUB={"default": {"LIMIT_PER_HOST": 1, "TIMEOUT": 5}}):
         session = sessionhub.get()
-    pool = tracing.pool_of(session)
+    pool = metrics.pool_of(session)
     assert pool is not None
 
     async def call(path: str) -> int:

@@ -13,7 +13,7 @@ import yarl
 from django.test import override_settings
 
 import sessionhub
-from sessionhub import metrics, tracing
+from sessionhub import metrics
 from sessionhub.testing import override_client
 from tests.upstream import Upstream
 from tests.views import fetch_json
@@ -93,7 +93,7 @@ def test_connections_closed_are_counted_on_either_loop(loop: str, upstream: Upst
         with override_settings(SESSIONHUB={"default": {"KEEPALIVE_TIMEOUT": 0.05}}):
             session = sessionhub.get()
         await fetch_json(session, upstream.url)
-        pool = tracing.pool_of(session)
+        pool = metrics.pool_of(session)
         assert pool is not None
         async with asyncio.timeout(10):  # the idle connection expires
             while pool.closed < 1:
