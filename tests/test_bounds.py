@@ -21,6 +21,7 @@ from tests.servers import (
     BIN,
     GUNICORN_READY,
     UVICORN_READY,
+    assert_no_leaks,
     fetch,
     running,
     server_env,
@@ -60,13 +61,6 @@ def gunicorn(workers: int = 1, *args: str) -> list[str]:
         *args,
         "tests.hung_asgi:application",
     ]
-
-
-def assert_no_leaks(log: str) -> None:
-    """No leaked sessions, connectors or tasks (unlike assert_clean, tracebacks may appear:
-    a failed startup's message carries the receiver's)."""
-    for leak in ("Unclosed client session", "Unclosed connector", "Task was destroyed"):
-        assert leak not in log, log
 
 
 @pytest.mark.parametrize(

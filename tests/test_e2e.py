@@ -18,6 +18,7 @@ from tests.servers import (
     UVICORN_READY,
     Server,
     assert_clean,
+    assert_no_leaks,
     count_by_pid,
     get_json,
     gunicorn_command,
@@ -102,7 +103,7 @@ def test_uvicorn_refuses_to_start_when_a_receiver_raises() -> None:
     assert "Application startup failed. Exiting." in log
     assert "Uvicorn running" not in log
     assert re.search(r"closed client 'default'", log)  # the app's own session did not leak
-    assert "Unclosed" not in log
+    assert_no_leaks(log)
 
 
 def spread_over_workers(server: Server, workers: int) -> list[dict[str, Any]]:
@@ -184,4 +185,4 @@ def test_gunicorn_halts_when_a_worker_cannot_start() -> None:
         wait_for_halt(server)
     log = server.log
     assert "raised RuntimeError: UPSTREAM_TOKEN is not set" in log
-    assert "Unclosed" not in log
+    assert_no_leaks(log)
