@@ -35,6 +35,16 @@ def _env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name}={value!r} must be a number.") from None
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} must be a whole number.") from None
+
+
 DEBUG = _env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -86,7 +96,7 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 # One year, as check --deploy wants; start lower (DJANGO_HSTS_SECONDS=3600)
 # on a domain that has not served HTTPS only before.
-SECURE_HSTS_SECONDS = int(_env_float("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0))
+SECURE_HSTS_SECONDS = _env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", True)
 
@@ -108,7 +118,7 @@ SESSIONHUB_SHUTDOWN_TIMEOUT = _env_float("SESSIONHUB_SHUTDOWN_TIMEOUT", 5)
 SESSIONHUB_DRAIN_SECONDS = _env_float("SESSIONHUB_DRAIN_SECONDS", 0)
 SESSIONHUB_CLOSE_TIMEOUT = _env_float("SESSIONHUB_CLOSE_TIMEOUT", 5)
 # HTTP requests a worker holds at once before it answers 503 (docs: production/overload).
-SESSIONHUB_MAX_REQUESTS_IN_FLIGHT = int(_env_float("SESSIONHUB_MAX_REQUESTS_IN_FLIGHT", 1000))
+SESSIONHUB_MAX_REQUESTS_IN_FLIGHT = _env_int("SESSIONHUB_MAX_REQUESTS_IN_FLIGHT", 1000)
 # The health view answers its status only, unless this is on.
 SESSIONHUB_HEALTH_DETAILS = _env_bool("SESSIONHUB_HEALTH_DETAILS", False)
 

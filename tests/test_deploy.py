@@ -231,6 +231,24 @@ def test_debug_runs_with_a_throwaway_key(monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(first) >= 50 and first != second
 
 
+@pytest.mark.parametrize("value", ["2.5", "nan", "inf", "1e3", "abc"])
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [
+        ("SESSIONHUB_MAX_REQUESTS_IN_FLIGHT", "SESSIONHUB_MAX_REQUESTS_IN_FLIGHT"),
+        ("DJANGO_HSTS_SECONDS", "SECURE_HSTS_SECONDS"),
+    ],
+)
+def test_a_count_from_the_environment_is_a_whole_number_or_a_clear_error(
+    variable: str, setting: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not truncated (2.5 would be 2), and no bare ValueError or OverflowError from int().
+    with pytest.raises(ImproperlyConfigured) as raised:
+        project_settings({variable: value, **OPERATOR_ENV}, monkeypatch)
+    assert str(raised.value) == f"{variable}={value!r} must be a whole number."
+    assert project_settings({variable: "7", **OPERATOR_ENV}, monkeypatch)[setting] == 7
+
+
 def manage_check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``manage.py check --deploy`` in a fresh process whose environment is ``env`` alone."""
     keep = {"PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV"}
